@@ -1,0 +1,1 @@
+"""Regulator adapters: deliver routed messages to customs, inspection, tax and FX (see issue on routing)."""

@@ -1,0 +1,125 @@
+"""The FastAPI application: wiring of settings, database, worker threads and routers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import JSONResponse, Response
+
+from . import __version__, problems
+from .auth import authenticate, require_operator
+from .config import Settings, get_settings
+from .db import make_engine, make_sessionmaker
+from .enterprises.endpoints import router as enterprises_router
+from .intake.endpoints import router as intake_router
+from .intake.service import IntakeService
+from .intake.validate import thread_schemas
+from .metrics import REGISTRY, REQUEST_SECONDS
+
+log = structlog.get_logger("swx")
+
+DESCRIPTION = """\
+**swx** is a cross-border e-commerce single window. Firms file China Customs CEB messages
+(CEB311 order, CEB411 payment, CEB511 waybill, CEB621 declaration list, …) once; swx validates
+them against its XML schemas and the business rules, stores them and answers with a receipt.
+
+Every call needs `Authorization: Bearer <key>`: the operator's token, or the API key an
+enterprise received when the operator registered it.
+"""
+
+
+def _operator_token(settings: Settings) -> str:
+    if settings.operator_token:
+        return settings.operator_token
+    token = "swx_op_" + secrets.token_urlsafe(32)
+    # Printed once, to the terminal that started the service, so the operator can register firms.
+    print(f"swx: no SWX_OPERATOR_TOKEN set; this run's operator token is:\n  {token}", file=sys.stderr, flush=True)
+    return token
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        engine = make_engine(settings)
+        executor = ThreadPoolExecutor(
+            max_workers=settings.validation_threads, thread_name_prefix="swx-validate", initializer=thread_schemas
+        )
+        # Compile the schemas in every worker now, at start-up, rather than on the first filings.
+        for f in [executor.submit(thread_schemas) for _ in range(settings.validation_threads)]:
+            f.result()
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.operator_token = _operator_token(settings)
+        app.state.intake = IntakeService(app.state.sessions, executor, settings.max_xml_depth)
+        log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=True)
+            await engine.dispose()
+
+    app = FastAPI(
+        title="swx single window",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "filings", "description": "File CEB messages, check them, read back filings and receipts."},
+            {"name": "enterprises", "description": "Registration of enterprises (operator only)."},
+            {"name": "service", "description": "Health and metrics."},
+        ],
+    )
+    problems.install(app)
+    app.include_router(intake_router)
+    app.include_router(enterprises_router)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):  # noqa: ANN001, ANN202
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            elapsed = time.perf_counter() - start
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            REQUEST_SECONDS.labels(request.method, path, str(status)).observe(elapsed)
+            log.info("request", method=request.method, path=path, status=status, ms=round(elapsed * 1000, 2))
+            structlog.contextvars.clear_contextvars()
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and database reachability")
+    async def healthz(request: Request) -> Response:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not healthy
+            return JSONResponse({"status": "unhealthy", "database": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics (operator token)")
+    async def metrics(request: Request) -> Response:
+        require_operator(await authenticate(request))
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -1,0 +1,83 @@
+"""Who is calling: every request carries ``Authorization: Bearer <key>``.
+
+The operator's token comes from the settings; enterprises' keys are random 256-bit strings stored as
+their SHA-256 (a slow password hash adds nothing to keys nobody can guess).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request
+from sqlalchemy import select
+
+from .models import ApiKey, Enterprise
+from .problems import Problem
+
+KEY_PREFIX = "swx_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Literal["operator", "enterprise"]
+    code: str | None = None
+    name: str | None = None
+    dxp_id: str | None = None
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == "operator"
+
+
+OPERATOR = Principal("operator")
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _unauthorized(detail: str) -> Problem:
+    p = Problem(401, "Unauthorized", detail)
+    p.headers["WWW-Authenticate"] = 'Bearer realm="swx"'
+    return p
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("send 'Authorization: Bearer <key>' with your swx API key")
+    state = request.app.state
+    if hmac.compare_digest(token.encode(), state.operator_token.encode()):
+        return OPERATOR
+    async with state.sessions() as session:
+        row = (
+            await session.execute(
+                select(Enterprise)
+                .join(ApiKey, ApiKey.enterprise_code == Enterprise.code)
+                .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
+            )
+        ).scalar_one_or_none()
+    if row is None:
+        raise _unauthorized("this API key is unknown or revoked")
+    return Principal("enterprise", row.code, row.name, row.dxp_id, tuple(row.roles))
+
+
+def require_operator(principal: Principal) -> None:
+    if not principal.is_operator:
+        raise Problem(403, "Forbidden", "only the operator may do this")
+
+
+def require_enterprise(principal: Principal) -> None:
+    if principal.is_operator:
+        raise Problem(403, "Forbidden", "filings are made by enterprises with their own key, not by the operator")

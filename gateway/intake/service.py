@@ -1,0 +1,333 @@
+"""Step 4 of intake and the answers: business keys against earlier filings, storage, receipts.
+
+A filing is all or nothing: either every document of the message is stored (with its version and
+current state) and answered in one transaction, or nothing is, and the rejection is kept instead.
+The answer is sent only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from lxml import etree
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.catalog import (
+    APP_TYPES,
+    BY_ROOT,
+    CHANGEABLE_STATES,
+    ENTERPRISE_FIELDS,
+    STATUS_DECLARED,
+    STATUS_DELETED,
+    STATUS_SAVED,
+)
+
+from ..auth import Principal
+from ..models import Document, DocumentVersion, Message, Receipt, Rejection, utcnow
+from ..xmlsafe import UnsafeXml
+from .documents import FiledDocument
+from .findings import ADDRESS_MISMATCH, MALFORMED, SCHEMA_INVALID, Finding, worst_code
+from .receipts import DocumentReturn, document_fields, findings_text, message_return_xml, receipt_xml
+from .validate import Checked, check
+
+log = logging.getLogger("swx.intake")
+
+STATUS_WORDS = {STATUS_SAVED: "saved", STATUS_DECLARED: "being declared", STATUS_DELETED: "deleted"}
+PRE_NO_TYPES = {"621", "623", "625", "711"}  # documents that get an e-port pre-entry number
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to one filing, in both forms the caller may ask for."""
+
+    status: int
+    body: dict
+    xml: str | None  # the CEB receipt, when there is one
+    receipt_type: str | None = None  # "312", …, "900"
+    replay: bool = False
+
+
+class IntakeService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], executor: Executor, max_depth: int) -> None:
+        self.sessions = sessions
+        self.executor = executor
+        self.max_depth = max_depth
+
+    async def check(self, body: bytes, principal: Principal) -> Checked:
+        """Steps 1–3 in a worker thread. Raises UnsafeXml for unreadable input."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, lambda: check(body, max_depth=self.max_depth, cop_code=principal.code, dxp_id=principal.dxp_id)
+        )
+
+    async def validate(self, body: bytes, principal: Principal) -> dict:
+        """``/v1/validate``: steps 1–3 and the key checks, storing nothing."""
+        checked = await self.check(body, principal)
+        findings = list(checked.findings)
+        if checked.mtype is not None:
+            async with self.sessions() as session:
+                findings += await key_findings(session, checked.docs, principal.code)
+        return {"valid": not findings, "messageType": checked.message_type, "errors": [f.as_dict() for f in findings]}
+
+    async def file(self, body: bytes, principal: Principal) -> Outcome:
+        try:
+            checked = await self.check(body, principal)
+        except UnsafeXml as exc:
+            finding = Finding("xml", exc.code, exc.message, None, exc.line)
+            outcome = malformed_outcome(finding)
+            await self._keep_rejection(principal, body, None, outcome, [finding])
+            return outcome
+        if checked.cop_code is not None and checked.cop_code != principal.code:
+            outcome = foreign_sender_outcome(checked, principal)
+            await self._keep_rejection(principal, checked.raw, checked, outcome, outcome_findings(outcome))
+            return outcome
+        for attempt in range(3):
+            try:
+                return await self._file_checked(checked, principal)
+            except IntegrityError:
+                # Another request stored the same guid or business key between our read and our write:
+                # go round again and answer from what is now stored.
+                log.info("intake conflict, retrying", extra={"guid": checked.guid, "attempt": attempt})
+        raise RuntimeError("filing kept conflicting with concurrent filings")
+
+    async def _file_checked(self, checked: Checked, principal: Principal) -> Outcome:
+        async with self.sessions() as session, session.begin():
+            if checked.guid:
+                prior = (await session.execute(select(Message).where(Message.guid == checked.guid))).scalar_one_or_none()
+                if prior is not None:
+                    return replay_or_conflict(prior, checked)
+            findings = list(checked.findings)
+            if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
+                findings += await key_findings(session, checked.docs, principal.code)
+            if findings:
+                outcome = rejected_outcome(checked, findings)
+                await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
+                return outcome
+            return await store_filing(session, checked, principal)
+
+    async def _keep_rejection(
+        self, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
+    ) -> None:
+        async with self.sessions() as session, session.begin():
+            await self._store_rejection(session, principal, raw, checked, outcome, findings)
+
+    @staticmethod
+    async def _store_rejection(
+        session: AsyncSession, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
+    ) -> None:
+        """Keep a refused filing once per (sender, content), with a receipt in the sender's feed."""
+        digest = checked.digest if checked else hashlib.sha256(raw).hexdigest()
+        code = principal.code or "operator"
+        exists = (
+            await session.execute(select(Rejection.id).where(Rejection.sender_code == code, Rejection.digest == digest))
+        ).scalar_one_or_none()
+        if exists is not None:
+            return
+        rejection = Rejection(
+            guid=checked.guid if checked and checked.guid and len(checked.guid) <= 36 else None,
+            message_type=checked.mtype.code if checked and checked.mtype else None,
+            sender_code=code,
+            digest=digest,
+            http_status=outcome.status,
+            findings=[f.as_dict() for f in findings],
+            raw=raw,
+        )
+        session.add(rejection)
+        await session.flush()
+        if outcome.xml is not None and principal.code:
+            status = worst_code(findings)
+            if outcome.receipt_type == "900":  # CEB900 carries the exchange code as a negative number
+                status = "-" + status.lstrip("-")
+            session.add(Receipt(
+                addressee=principal.code, rejection_id=rejection.id, receipt_type=outcome.receipt_type,
+                return_status=status, return_info=findings_text(findings)[:1000], xml=outcome.xml,
+            ))
+
+
+def _key_condition(docs: list[FiledDocument]):  # noqa: ANN202
+    pairs = {(d.mtype.kind, d.key_text) for d in docs}
+    return tuple_(Document.kind, Document.business_key).in_(list(pairs))
+
+
+async def existing_documents(session: AsyncSession, docs: list[FiledDocument]) -> dict[tuple[str, str], Document]:
+    if not docs:
+        return {}
+    rows = (await session.execute(select(Document).where(_key_condition(docs)))).scalars().all()
+    return {(r.kind, r.business_key): r for r in rows}
+
+
+async def key_findings(session: AsyncSession, docs: list[FiledDocument], caller: str | None) -> list[Finding]:
+    """appType against what is stored: 1 needs a free key, 2 and 3 a key of the caller's in a changeable state."""
+    stored = await existing_documents(session, docs)
+    findings = []
+    for doc in docs:
+        mt, row = doc.mtype, stored.get((doc.mtype.kind, doc.key_text))
+        live = row is not None and row.status != STATUS_DELETED
+        name = mt.key[-1]
+        keys = ", ".join(f"{k}={v}" for k, v in zip(mt.key, doc.key))
+        if doc.app_type == "1" and live:
+            findings.append(Finding(
+                "rule", mt.duplicate_code,
+                f"a {mt.title} with {keys} has already been filed; to change it file appType 2, to withdraw it appType 3",
+                doc.head.path(name), doc.head.line(name), doc.label,
+            ))
+        elif doc.app_type in ("2", "3"):
+            verb = "change" if doc.app_type == "2" else "delete"
+            if not live or (caller is not None and row.owner_code != caller):
+                findings.append(Finding(
+                    "rule", mt.missing_code,
+                    f"there is no {mt.title} with {keys} of yours to {verb} (appType {doc.app_type}); file it first with appType 1",
+                    doc.head.path("appType"), doc.head.line("appType"), doc.label,
+                ))
+            elif row.status not in CHANGEABLE_STATES:
+                findings.append(Finding(
+                    "rule", mt.state_code,
+                    f"the {mt.title} with {keys} is in state {row.status} and can no longer be {verb}d",
+                    doc.head.path("appType"), doc.head.line("appType"), doc.label,
+                ))
+    return findings
+
+
+def _document_status(doc: FiledDocument) -> str:
+    if doc.app_type == "3":
+        return STATUS_DELETED
+    return STATUS_SAVED if doc.app_status == STATUS_SAVED else STATUS_DECLARED
+
+
+def _pre_no(doc: FiledDocument, row_id: int) -> str:
+    customs = doc.head.text("customsCode") or "0000"
+    return f"{customs[:4]:0>4}{row_id:014d}"
+
+
+async def store_filing(session: AsyncSession, checked: Checked, principal: Principal) -> Outcome:
+    mt = checked.mtype
+    now = utcnow()
+    message = Message(
+        guid=checked.guid, message_type=mt.code, sender_code=principal.code, digest=checked.digest,
+        raw=checked.raw, enveloped=checked.enveloped, answer={}, answer_xml="", received_at=now,
+    )
+    session.add(message)
+    stored = await existing_documents(session, checked.docs)
+    await session.flush()
+    returns: list[DocumentReturn] = []
+    answers: list[dict] = []
+    for doc in checked.docs:
+        status = _document_status(doc)
+        row = stored.get((mt.kind, doc.key_text))
+        parties = {f: doc.head.text(f) for f in ENTERPRISE_FIELDS if doc.head.text(f)}
+        if row is None:
+            row = Document(
+                kind=mt.kind, business_key=doc.key_text, owner_code=principal.code, parties=parties,
+                status=status, app_status=doc.app_status, version=1, created_at=now, updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+        else:
+            row.version += 1
+            row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
+            if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
+                row.owner_code = principal.code
+        if mt.code in PRE_NO_TYPES and row.pre_no is None:
+            row.pre_no = _pre_no(doc, row.id)
+        session.add(DocumentVersion(
+            document_id=row.id, version=row.version, message_id=message.id, position=doc.index,
+            app_type=doc.app_type, app_status=doc.app_status, head_guid=doc.head.text("guid") or "",
+            xml=etree.tostring(doc.node, encoding="unicode"), created_at=now,
+        ))
+        info = _return_info(doc, row.version)
+        fields = document_fields(mt, doc.head.values(), row.pre_no)
+        returns.append(DocumentReturn(fields, status if status != STATUS_DELETED else STATUS_DECLARED, info))
+        answers.append({
+            "index": doc.index, "kind": mt.kind, "key": dict(zip(mt.key, doc.key)), "appType": doc.app_type,
+            "version": row.version, "status": status, "statusText": STATUS_WORDS[status],
+            **({"preNo": row.pre_no} if row.pre_no else {}),
+        })
+    xml = receipt_xml(mt, returns, now=now)
+    for doc_answer, doc_return in zip(answers, returns):
+        one = receipt_xml(mt, [doc_return], now=now)
+        session.add(Receipt(
+            addressee=principal.code, message_id=message.id, receipt_type=mt.receipt_code,
+            return_status=doc_return.status, return_info=doc_return.info, xml=one, created_at=now,
+        ))
+    body = {
+        "guid": checked.guid, "messageType": mt.root, "status": "accepted", "receivedAt": now.isoformat(),
+        "receiptType": mt.receipt_root, "documents": answers,
+    }
+    message.answer, message.answer_xml = body, xml
+    return Outcome(201, body, xml, mt.receipt_code)
+
+
+def _return_info(doc: FiledDocument, version: int) -> str:
+    action = APP_TYPES.get(doc.app_type, "new")
+    if doc.app_type == "3":
+        return f"deleted at the single window (version {version})"
+    state = "saved (appStatus 1), not yet declared" if doc.app_status == STATUS_SAVED else "declared; passed to customs"
+    return f"{action} {doc.mtype.title} accepted by the single window, version {version}: {state}"
+
+
+def replay_or_conflict(prior: Message, checked: Checked) -> Outcome:
+    if prior.digest == checked.digest:
+        return Outcome(201, prior.answer, prior.answer_xml, BY_ROOT[prior.answer["messageType"]].receipt_code, replay=True)
+    body = {
+        "type": "about:blank", "title": "Conflict", "status": 409,
+        "detail": f"a different message with guid {checked.guid} was filed at {prior.received_at.isoformat()}; "
+        "every message needs its own guid (resend identical content to get the first answer again)",
+        "guid": checked.guid,
+    }
+    return Outcome(409, body, None)
+
+
+def rejected_outcome(checked: Checked, findings: list[Finding]) -> Outcome:
+    body = {
+        "type": "about:blank", "title": "Filing rejected", "status": 422,
+        "detail": f"{len(findings)} problem(s) found; nothing was stored. Fix them all and file again.",
+        "guid": checked.guid, "messageType": checked.message_type, "errors": [f.as_dict() for f in findings],
+    }
+    if checked.mtype is None or any(f.layer == "schema" for f in findings):
+        xml = message_return_xml(findings, code=SCHEMA_INVALID, ori_message_type=checked.message_type, ori_cop_msg_id=checked.guid)
+        return Outcome(422, body, xml, "900")
+    return Outcome(422, body, receipt_xml(checked.mtype, _rejected_returns(checked, findings)), checked.mtype.receipt_code)
+
+
+def _rejected_returns(checked: Checked, findings: list[Finding]) -> list[DocumentReturn]:
+    by_doc: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_doc.setdefault(f.document or "", []).append(f)
+    general = by_doc.get("", [])
+    out = []
+    for doc in checked.docs:
+        own = by_doc.get(doc.label, []) + general
+        if own:
+            status, info = worst_code(own), findings_text(own)
+        else:
+            status, info = worst_code(findings), "not stored: another document of this message was rejected"
+        out.append(DocumentReturn(document_fields(checked.mtype, doc.head.values(), None), status, info))
+    return out
+
+
+def malformed_outcome(finding: Finding) -> Outcome:
+    body = {
+        "type": "about:blank", "title": "Malformed XML", "status": 400, "detail": finding.message,
+        "errors": [finding.as_dict()],
+    }
+    xml = message_return_xml([finding], code=MALFORMED, ori_message_type=None, ori_cop_msg_id=None)
+    return Outcome(400, body, xml, "900")
+
+
+def foreign_sender_outcome(checked: Checked, principal: Principal) -> Outcome:
+    finding = next(f for f in checked.findings if f.code == ADDRESS_MISMATCH and f.path and f.path.endswith("copCode"))
+    body = {
+        "type": "about:blank", "title": "Forbidden", "status": 403,
+        "detail": finding.message, "guid": checked.guid, "errors": [finding.as_dict()],
+    }
+    return Outcome(403, body, None)
+
+
+def outcome_findings(outcome: Outcome) -> list[Finding]:
+    return [Finding(**e) for e in outcome.body.get("errors", [])]

@@ -1,0 +1,187 @@
+"""Steps 1–3 of intake, with no database: parse safely, unwrap, validate against the schema, check rules.
+
+Everything here is synchronous and CPU-bound; the service runs it in a worker thread so that libxml2
+(which releases the GIL) does not block the event loop. Each thread compiles its own copy of the
+schemas once, because an lxml schema object keeps its error log on itself and is not safe to share.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
+from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
+
+from .documents import FiledDocument, documents_of, transfer_fields, xpath_of
+from .findings import (
+    ADDRESS_MISMATCH,
+    OTHER_BUSINESS,
+    RECEIVER_UNKNOWN,
+    SCHEMA_INVALID,
+    Finding,
+)
+from .rules import check_document, duplicate_keys
+from ..xmlsafe import UnsafeXml, parse_untrusted
+
+CUSTOMS_IMPORT_RECEIVER = "DXPEDCCEB0000002"
+SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208"}
+_NS_NAMES = {"{%s}" % CEB_NS: "ceb:", "{%s}" % DXP_NS: "dxp:", "{%s}" % DS_NS: "ds:"}
+
+_local = threading.local()
+
+
+def thread_schemas() -> tuple[etree.XMLSchema, etree.XMLSchema]:
+    """This thread's compiled (CEB, DxpMsg) schemas; compiled on the thread's first use."""
+    pair = getattr(_local, "schemas", None)
+    if pair is None:
+        pair = _local.schemas = (compile_schema(CEB_ENTRY), compile_schema(DXP_ENTRY))
+    return pair
+
+
+@dataclass(slots=True)
+class Checked:
+    """What steps 1–3 learned about one filing."""
+
+    raw: bytes  # the CEB message itself (unwrapped from its envelope)
+    digest: str
+    enveloped: bool = False
+    root: etree._Element | None = None
+    mtype: MessageType | None = None
+    guid: str | None = None
+    cop_code: str | None = None
+    docs: list[FiledDocument] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def message_type(self) -> str | None:
+        return self.mtype.root if self.mtype else None
+
+
+def _tidy(message: str) -> str:
+    for ns, prefix in _NS_NAMES.items():
+        message = message.replace(ns, prefix)
+    return message.strip()
+
+
+def _schema_findings(schema: etree.XMLSchema, docs: list[FiledDocument] | None = None) -> list[Finding]:
+    starts = [d.node.sourceline or 0 for d in docs] if docs else []
+    out = []
+    for err in schema.error_log:
+        label = None
+        if starts and err.line:
+            i = bisect_right(starts, err.line) - 1
+            if i >= 0:
+                label = docs[i].label
+        out.append(Finding("schema", SCHEMA_INVALID, _tidy(err.message), _tidy(err.path or "") or None, err.line or None, label))
+    return out
+
+
+def _unwrap(tree: etree._ElementTree, dxp_id: str | None) -> tuple[bytes | None, str | None, list[Finding]]:
+    """The CEB message inside a DxpMsg and its declared MsgType, with findings about the envelope."""
+    _, dxp_schema = thread_schemas()
+    if not dxp_schema.validate(tree):
+        return None, None, _schema_findings(dxp_schema)
+    root = tree.getroot()
+    info = root.find(f"{{{DXP_NS}}}TransInfo")
+    findings = []
+    receivers = [r.text for r in info.iter(f"{{{DXP_NS}}}ReceiverId")]
+    if CUSTOMS_IMPORT_RECEIVER not in receivers:
+        el = info.find(f"{{{DXP_NS}}}ReceiverIds")
+        findings.append(Finding(
+            "rule", RECEIVER_UNKNOWN,
+            f"ReceiverIds must include the customs import receiver {CUSTOMS_IMPORT_RECEIVER}; got {', '.join(receivers)}",
+            xpath_of(el), el.sourceline,
+        ))
+    sender = info.find(f"{{{DXP_NS}}}SenderId")
+    if dxp_id and sender.text != dxp_id:
+        findings.append(Finding(
+            "rule", ADDRESS_MISMATCH,
+            f"SenderId '{sender.text}' is not your registered exchange id '{dxp_id}'",
+            xpath_of(sender), sender.sourceline,
+        ))
+    data = root.find(f"{{{DXP_NS}}}Data")
+    try:
+        inner = base64.b64decode("".join((data.text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        bad = Finding("schema", SCHEMA_INVALID, "Data is not valid Base64", xpath_of(data), data.sourceline)
+        return None, None, findings + [bad]
+    return inner, info.findtext(f"{{{DXP_NS}}}MsgType"), findings
+
+
+def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: str | None = None) -> Checked:
+    """Run steps 1–3 on ``body``. Raises :class:`UnsafeXml` for anything that is not readable XML.
+
+    ``cop_code`` and ``dxp_id`` are the caller's: a message transmitted under another code is a finding.
+    """
+    tree = parse_untrusted(body, max_depth=max_depth)
+    raw, enveloped, declared_type, pre = body, False, None, []
+    if tree.getroot().tag == f"{{{DXP_NS}}}DxpMsg":
+        enveloped = True
+        inner, declared_type, pre = _unwrap(tree, dxp_id)
+        if inner is None:
+            return Checked(body, hashlib.sha256(body).hexdigest(), True, findings=pre)
+        raw = inner
+        tree = parse_untrusted(inner, max_depth=max_depth)
+    checked = Checked(raw, hashlib.sha256(raw).hexdigest(), enveloped, findings=pre)
+    root = checked.root = tree.getroot()
+    qn = etree.QName(root)
+    mtype = BY_ROOT.get(qn.localname) if qn.namespace == CEB_NS else None
+    if mtype is None:
+        checked.findings.append(Finding(
+            "schema", SCHEMA_INVALID,
+            f"the root element {_tidy(root.tag)} is not a message firms file: send one of "
+            + ", ".join(sorted(BY_ROOT)) + f" in namespace {CEB_NS}",
+            xpath_of(root), root.sourceline,
+        ))
+        return checked
+    checked.mtype = mtype
+    checked.guid = root.get("guid")
+    if declared_type is not None and declared_type != mtype.root:
+        checked.findings.append(Finding("rule", OTHER_BUSINESS, f"the envelope's MsgType '{declared_type}' does not match the message {mtype.root}"))
+    docs = checked.docs = documents_of(root, mtype)
+    ceb_schema, _ = thread_schemas()
+    if not ceb_schema.validate(tree):
+        checked.findings.extend(_schema_findings(ceb_schema, docs))
+    transfer = transfer_fields(root)
+    checked.cop_code = transfer.text("copCode") if transfer is not None else None
+    if cop_code is not None and checked.cop_code is not None and checked.cop_code != cop_code:
+        checked.findings.append(Finding(
+            "rule", ADDRESS_MISMATCH,
+            f"BaseTransfer/copCode '{checked.cop_code}' is not your enterprise code '{cop_code}': "
+            "a firm files only under its own code",
+            transfer.path("copCode"), transfer.line("copCode"),
+        ))
+    for doc in docs:
+        checked.findings.extend(check_document(doc))
+    checked.findings.extend(duplicate_keys(docs))
+    checked.findings.extend(_signature_findings(root, mtype))
+    return checked
+
+
+def _signature_findings(root: etree._Element, mtype: MessageType) -> list[Finding]:
+    sig = root.find(f"{{{DS_NS}}}Signature")
+    if sig is None:
+        return []  # where one is required, the schema layer has said so
+    from schemas.signature import verify
+
+    try:
+        result = verify(root)
+        ok, reason = result.ok, result.reason
+    except Exception as exc:  # noqa: BLE001 - a signature we cannot even read is a failed signature
+        ok, reason = False, f"it cannot be read ({exc})"
+    if ok:
+        return []
+    return [Finding(
+        "rule", SIGNATURE_CODES.get(mtype.code, "1001"),
+        f"the message signature does not verify: {reason}", xpath_of(sig), sig.sourceline,
+    )]
+
+
+__all__ = ["Checked", "UnsafeXml", "check", "thread_schemas"]

@@ -1,0 +1,142 @@
+"""Tables of the gateway. Alembic migrations in ``gateway/migrations`` create them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for long-lived tables.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+
+    code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    dxp_id: Mapped[str | None] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A caller's key, stored as its SHA-256: keys are 256-bit random, so a slow hash adds nothing."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """An accepted filing: the CEB message as received, and the answer given for it."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    guid: Mapped[str] = mapped_column(String(36), unique=True)
+    message_type: Mapped[str] = mapped_column(String(3))
+    sender_code: Mapped[str] = mapped_column(String(18), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    enveloped: Mapped[bool] = mapped_column(default=False)
+    answer: Mapped[dict] = mapped_column(JSON)
+    answer_xml: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    """One business document (order, payment, …) by its business key, with its current state."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("kind", "business_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    business_key: Mapped[str] = mapped_column(String(200))
+    owner_code: Mapped[str] = mapped_column(String(18), index=True)
+    parties: Mapped[dict] = mapped_column(JSON)  # role field -> enterprise code named in the document
+    status: Mapped[str] = mapped_column(String(10))
+    app_status: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer)
+    pre_no: Mapped[str | None] = mapped_column(String(18))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentVersion(Base):
+    """Every version of a document ever filed: nothing is overwritten."""
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    app_type: Mapped[str] = mapped_column(String(1))
+    app_status: Mapped[str] = mapped_column(String(3))
+    head_guid: Mapped[str] = mapped_column(String(36))
+    xml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rejection(Base):
+    """A refused filing, kept so that its filer can see why later."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (UniqueConstraint("sender_code", "digest"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    guid: Mapped[str | None] = mapped_column(String(36), index=True)
+    message_type: Mapped[str | None] = mapped_column(String(3))
+    sender_code: Mapped[str] = mapped_column(String(18), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    http_status: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[list] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Receipt(Base):
+    """A CEB receipt addressed to one enterprise; its id is the feed cursor."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (Index("ix_receipts_addressee_id", "addressee", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    addressee: Mapped[str] = mapped_column(String(18))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    rejection_id: Mapped[int | None] = mapped_column(ForeignKey("rejections.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    receipt_type: Mapped[str] = mapped_column(String(3))
+    return_status: Mapped[str] = mapped_column(String(10))
+    return_info: Mapped[str] = mapped_column(Text)
+    xml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,120 @@
+"""What swx knows about each CEB import message: its shape, its business key and its receipt.
+
+One table, read by the validator, the rules, the store and the receipt writer, so that adding a
+message type means adding one entry here (and its XSD family file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CEB_NS = "http://www.chinaport.gov.cn/ceb"
+DXP_NS = "http://www.chinaport.gov.cn/dxp"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageType:
+    code: str  # "311"
+    kind: str  # short name used in APIs and storage: "order", "payment", …
+    title: str  # words for people
+    wrapper: str | None  # element wrapping head + lines ("Order"); None when the head stands alone
+    head: str  # "OrderHead"
+    lines: str | None  # "OrderList", or None
+    key: tuple[str, ...]  # head fields forming the business key
+    receipt_code: str  # "312"
+    receipt_node: str  # "OrderReturn"
+    receipt_fields: tuple[str, ...]  # head fields echoed into the receipt, in schema order
+    signed: bool  # the schema requires ds:Signature
+    max_docs: int
+    error_prefix: str  # business error family, e.g. "-301"
+    duplicate_code: str  # appType 1 on an existing key
+    missing_code: str  # appType 2/3 on a key that does not exist
+    state_code: str  # appType 2/3 on a key whose state forbids the change
+    check_code: str  # generic "field check failed" code of the family
+    new_only: bool = False  # only appType 1 is allowed (cancellations)
+
+    @property
+    def root(self) -> str:
+        return f"CEB{self.code}Message"
+
+    @property
+    def receipt_root(self) -> str:
+        return f"CEB{self.receipt_code}Message"
+
+
+FILED: dict[str, MessageType] = {
+    m.code: m
+    for m in (
+        MessageType(
+            "311", "order", "order", "Order", "OrderHead", "OrderList", ("ebpCode", "orderNo"),
+            "312", "OrderReturn", ("guid", "ebpCode", "ebcCode", "orderNo"), False, 100,
+            "-301", "-301010", "-301009", "-301011", "-301008",
+        ),
+        MessageType(
+            "411", "payment", "payment", "Payment", "PaymentHead", None, ("payCode", "payTransactionId"),
+            "412", "PaymentReturn", ("guid", "payCode", "payTransactionId"), False, 100,
+            "-401", "-401007", "-401006", "-401008", "-401009",
+        ),
+        MessageType(
+            "511", "waybill", "waybill", "Logistics", "LogisticsHead", None, ("logisticsCode", "logisticsNo"),
+            "512", "LogisticsReturn", ("guid", "logisticsCode", "logisticsNo"), False, 100,
+            "-504", "-504015", "-504014", "-504016", "-504011",
+        ),
+        MessageType(
+            "513", "waybill_status", "waybill status", None, "LogisticsStatus", None,
+            ("logisticsCode", "logisticsNo", "logisticsStatus"),
+            "514", "LogisticsStatusReturn", ("guid", "logisticsCode", "logisticsNo", "logisticsStatus"), False, 100,
+            "-505", "-505012", "-505014", "-505014", "-505011",
+        ),
+        MessageType(
+            "621", "inventory", "declaration list", "Inventory", "InventoryHead", "InventoryList", ("ebcCode", "orderNo"),
+            "622", "InventoryReturn", ("guid", "customsCode", "ebpCode", "ebcCode", "agentCode", "copNo", "preNo", "invtNo"),
+            True, 100, "-621", "-621004", "-621011", "-621012", "-621001",
+        ),
+        MessageType(
+            "623", "cancel", "list cancellation", None, "InvtCancel", None, ("ebcCode", "invtNo"),
+            "624", "InvtCancelReturn", ("guid", "customsCode", "agentCode", "ebpCode", "ebcCode", "copNo", "preNo", "invtNo"),
+            True, 100, "-623", "-623009", "-623003", "-623005", "-623014", new_only=True,
+        ),
+        MessageType(
+            "625", "refund", "return request", "InvtRefund", "InvtRefundHead", "InvtRefundList", ("ebcCode", "invtNo"),
+            "626", "InvtRefundReturn", ("guid", "customsCode", "agentCode", "ebpCode", "ebcCode", "copNo", "preNo", "invtNo"),
+            True, 100, "-625", "-625033", "-625018", "-625022", "-625001",
+        ),
+        MessageType(
+            "711", "delivery", "arrival (delivery) note", "Delivery", "DeliveryHead", "DeliveryList", ("operatorCode", "billNo"),
+            "712", "DeliveryReturn", ("guid", "customsCode", "operatorCode", "copNo", "preNo", "rkdNo"), True, 1,
+            "-800", "-800003", "-800001", "-800001", "-800001",
+        ),
+    )
+}
+
+BY_ROOT: dict[str, MessageType] = {m.root: m for m in FILED.values()}
+BY_KIND: dict[str, MessageType] = {m.kind: m for m in FILED.values()}
+
+# Receipts swx sends back, and the format-failure receipt.
+RECEIPT_CODES = tuple(m.receipt_code for m in FILED.values())
+MESSAGE_RETURN_CODE = "900"
+
+# Fields that name an enterprise, and the role the field implies (CEB.md §7).
+ENTERPRISE_FIELDS: dict[str, str] = {
+    "ebpCode": "ebp",
+    "ebcCode": "ebc",
+    "payCode": "pay",
+    "logisticsCode": "logistics",
+    "agentCode": "agent",
+    "assureCode": "assure",
+    "areaCode": "area",
+    "operatorCode": "operator",
+}
+
+# Receipt status codes (CEB.md §5) used at intake.
+STATUS_SAVED = "1"
+STATUS_DECLARED = "2"
+STATUS_DELETED = "-1"  # ours: a document withdrawn by appType 3; never sent on the wire
+# States in which a document may still be changed (appType 2) or deleted (appType 3) by its filer.
+# Ours: once customs has taken a document in (120) or decided on it, it can only be cancelled (623).
+CHANGEABLE_STATES = frozenset({"1", "2", "3", "4", "100"})
+
+APP_TYPES = {"1": "new", "2": "change", "3": "delete"}

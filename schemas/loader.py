@@ -1,0 +1,105 @@
+"""Compiled XML schemas for CEB business messages and the DXP envelope.
+
+The XSD files live in ``schemas/xsd`` and reference each other by relative file name only.
+Each schema is compiled once per process (``functools.cache``) with no network access: the
+XSD documents are parsed with entity expansion, DTD loading and network access disabled, and
+every include/import is resolved inside ``XSD_DIR`` or refused.
+
+- :func:`ceb_schema` — lxml (libxml2) schema for every CEB import message; the fast validator.
+- :func:`dxp_schema` — lxml schema for the ``DxpMsg`` / ``DxpRep`` envelopes.
+- :func:`ceb_xmlschema` — the same CEB files built with the pure-Python ``xmlschema``
+  package, for diagnostics and tooling (paths in errors, decoding to dicts, introspection).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from lxml import etree
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xmlschema
+
+XSD_DIR: Path = Path(__file__).resolve().parent / "xsd"
+
+CEB_ENTRY = "ceb-import.xsd"
+DXP_ENTRY = "dxp-envelope.xsd"
+
+
+class SchemaLoadError(RuntimeError):
+    """A schema file could not be read or compiled."""
+
+
+class _LocalXsdResolver(etree.Resolver):
+    """Resolve schema includes/imports to files in ``XSD_DIR``; refuse anything else."""
+
+    def resolve(self, system_url, public_id, context):  # noqa: D401 - lxml API
+        if not system_url:
+            return None
+        parsed = urlparse(system_url)
+        if parsed.scheme not in ("", "file"):
+            raise SchemaLoadError(f"schema reference leaves the package: {system_url!r}")
+        path = Path(unquote(parsed.path) if parsed.scheme == "file" else system_url)
+        if not path.is_absolute():
+            path = XSD_DIR / path
+        path = path.resolve()
+        if path.parent != XSD_DIR or not path.is_file():
+            raise SchemaLoadError(f"schema reference outside {XSD_DIR}: {system_url!r}")
+        return self.resolve_filename(str(path), context)
+
+
+def _xsd_parser() -> etree.XMLParser:
+    parser = etree.XMLParser(
+        no_network=True,
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
+    parser.resolvers.add(_LocalXsdResolver())
+    return parser
+
+
+def compile_schema(entry: str) -> etree.XMLSchema:
+    path = XSD_DIR / entry
+    try:
+        doc = etree.parse(str(path), _xsd_parser())
+        return etree.XMLSchema(doc)
+    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+        raise SchemaLoadError(f"cannot compile {path}: {exc}") from exc
+
+
+@functools.cache
+def ceb_schema() -> etree.XMLSchema:
+    """The CEB import message schema (``ceb-import.xsd``), compiled once."""
+    return compile_schema(CEB_ENTRY)
+
+
+@functools.cache
+def dxp_schema() -> etree.XMLSchema:
+    """The DXP envelope schema (``dxp-envelope.xsd``), compiled once."""
+    return compile_schema(DXP_ENTRY)
+
+
+@functools.cache
+def ceb_xmlschema() -> "xmlschema.XMLSchema":
+    """The CEB import schema built with the pure-Python ``xmlschema`` package, once.
+
+    Only local resources may be read (``allow="local"``: no network; the XSD files reference
+    each other inside ``XSD_DIR`` only), XML is always parsed defused (no DTDs or entities),
+    and xmlschema's bundled fallback schemas are not used, so the xmldsig schema is ours
+    and not the W3C one. The settings also apply to instances validated with it.
+    """
+    import xmlschema
+
+    return xmlschema.XMLSchema10(
+        str(XSD_DIR / CEB_ENTRY),
+        base_url=str(XSD_DIR),
+        allow="local",
+        defuse="always",
+        use_fallback=False,
+    )

@@ -1,0 +1,119 @@
+"""Test harness: a real swx server over real HTTP, on SQLite by default or on PostgreSQL.
+
+Set ``SWX_TEST_DATABASE_URL`` (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``) to run the
+suite against PostgreSQL; the schema ``public`` of that database is dropped and migrated afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+OPERATOR_TOKEN = "swx_op_test_" + "x" * 24
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset_postgres(url: str) -> None:
+    import asyncpg
+
+    async def reset() -> None:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory):
+    from gateway.config import Settings
+
+    url = os.environ.get("SWX_TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'swx.db'}"
+    return Settings(database_url=url, operator_token=OPERATOR_TOKEN, validation_threads=2, max_body_bytes=10 * 1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+def server(settings):
+    """A real uvicorn server in a background thread; yields its base URL."""
+    from gateway.app import create_app
+    from gateway.migrate import upgrade
+
+    upgrade(settings)
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("swx test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@dataclass
+class Firm:
+    code: str
+    name: str
+    key: str
+    dxp_id: str
+    roles: list[str]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+class Swx:
+    """A client of the test server with helpers to register firms and file messages."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+        self.operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        self.rng = random.Random()
+
+    def register(self, roles: list[str], *, code: str | None = None, name: str | None = None) -> Firm:
+        from schemas.identifiers import make_customs_code, make_uscc
+
+        code = code or (make_uscc(self.rng) if self.rng.random() < 0.5 else make_customs_code(self.rng))
+        name = name or f"测试{code[-6:]}跨境贸易有限公司"
+        dxp_id = f"DXPENT{code[-10:]}"
+        r = self.http.post("/v1/enterprises", json={"code": code, "name": name, "roles": roles, "dxpId": dxp_id}, headers=self.operator)
+        assert r.status_code == 201, r.text
+        return Firm(code, name, r.json()["apiKey"], dxp_id, roles)
+
+    def file(self, firm: Firm, body: bytes, *, accept: str = "application/json", path: str = "/v1/filings") -> httpx.Response:
+        headers = {**firm.auth, "Content-Type": "application/xml", "Accept": accept}
+        return self.http.post(path, content=body, headers=headers)
+
+
+@pytest.fixture(scope="session")
+def swx(server) -> Swx:
+    return Swx(server)
