@@ -57,6 +57,8 @@ def parse_untrusted(data: bytes, *, max_depth: int) -> etree._ElementTree:
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         msg = exc.msg or str(exc)
+        if "Excessive depth" in msg:  # libxml2's own hard limit, deeper than ours
+            raise UnsafeXml(f"elements are nested deeper than {max_depth} levels", line) from None
         raise UnsafeXml(f"not well-formed XML: {msg}", line) from None
     except ValueError as exc:  # e.g. an encoding declaration libxml2 cannot honour
         raise UnsafeXml(f"cannot read the XML: {exc}") from None
