@@ -217,9 +217,9 @@ def verify(root: etree._Element, *, at: dt.datetime | None = None) -> VerifyResu
     if ref is None or value_node is None or ref.find(_q("DigestValue")) is None:
         return _fail("malformed", "ds:Signature lacks SignedInfo/Reference/DigestValue or SignatureValue")
 
-    c14n_alg, sig_alg, digest_alg = (
-        _algorithm(info, "CanonicalizationMethod"), _algorithm(info, "SignatureMethod"), _algorithm(ref, "DigestMethod"),
-    )
+    c14n_alg = _algorithm(info, "CanonicalizationMethod")
+    sig_alg = _algorithm(info, "SignatureMethod")
+    digest_alg = _algorithm(ref, "DigestMethod")
     if c14n_alg not in _C14N_MODES:
         return _fail("unsupported", f"unsupported canonicalisation method {c14n_alg!r}")
     if sig_alg not in _RSA_METHODS and sig_alg not in SM2_SM3:
@@ -276,5 +276,5 @@ def verify(root: etree._Element, *, at: dt.datetime | None = None) -> VerifyResu
     except (ValueError, binascii.Error):
         return _fail("bad-signature", "bad signature value: SignatureValue is not valid base64", cert)
     except InvalidSignature:
-        return _fail("bad-signature", "bad signature value: it does not verify with the embedded certificate's key", cert)
+        return _fail("bad-signature", "bad signature value: it does not verify with the certificate's key", cert)
     return VerifyResult(True, "signature valid", cert, "ok")
