@@ -117,3 +117,27 @@ class Swx:
 @pytest.fixture(scope="session")
 def swx(server) -> Swx:
     return Swx(server)
+
+
+def party_of(firm: Firm):
+    """The builder's view of a registered firm."""
+    from schemas.builder import Party
+
+    return Party(firm.code, firm.name, firm.dxp_id)
+
+
+_seeds = iter(range(10_000, 10_000_000))
+
+
+@pytest.fixture
+def builder():
+    """A message builder with a seed of its own, so that every test files fresh keys and guids."""
+    from schemas.builder import MessageBuilder
+
+    return MessageBuilder(seed=next(_seeds))
+
+
+@pytest.fixture(scope="module")
+def filer(swx) -> Firm:
+    """One firm holding every role, for tests that do not care who files."""
+    return swx.register(["ebp", "ebc", "pay", "logistics", "agent", "assure", "area", "operator"])
