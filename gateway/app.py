@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.operator_token = _operator_token(settings)
-        app.state.intake = IntakeService(app.state.sessions, executor, settings.max_xml_depth)
+        app.state.intake = IntakeService(
+            app.state.sessions, executor, settings.max_xml_depth, serialize_writes=settings.is_sqlite
+        )
         log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True))
         try:
             yield

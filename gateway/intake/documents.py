@@ -10,6 +10,7 @@ from schemas.catalog import CEB_NS, DS_NS, DXP_NS, MessageType
 
 _PREFIX = {CEB_NS: "ceb", DS_NS: "ds", DXP_NS: "dxp"}
 _C = "{%s}" % CEB_NS
+_CLEN = len(_C)
 
 
 def ceb(name: str) -> str:
@@ -42,11 +43,8 @@ class Fields:
 
     @classmethod
     def of(cls, node: etree._Element) -> Fields:
-        f = cls(node)
-        for child in node:
-            if isinstance(child.tag, str) and child.tag.startswith(_C):
-                f.by_name.setdefault(child.tag[len(_C):], child)
-        return f
+        # reversed, so that the first of two same-named fields wins (the schema layer reports the second)
+        return cls(node, {c.tag[_CLEN:]: c for c in reversed(list(node.iterchildren(_C + "*")))})
 
     def text(self, name: str) -> str | None:
         el = self.by_name.get(name)

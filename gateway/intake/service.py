@@ -8,6 +8,7 @@ The answer is sent only after the commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from concurrent.futures import Executor
@@ -54,10 +55,16 @@ class Outcome:
 
 
 class IntakeService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], executor: Executor, max_depth: int) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], executor: Executor, max_depth: int, *, serialize_writes: bool = False
+    ) -> None:
         self.sessions = sessions
         self.executor = executor
         self.max_depth = max_depth
+        # SQLite has one writer at a time; queueing writers here beats its busy-wait back-off by far.
+        self._write_lock: asyncio.Lock | contextlib.AbstractAsyncContextManager = (
+            asyncio.Lock() if serialize_writes else contextlib.nullcontext()
+        )
 
     async def check(self, body: bytes, principal: Principal) -> Checked:
         """Steps 1–3 in a worker thread. Raises UnsafeXml for unreadable input."""
@@ -72,7 +79,7 @@ class IntakeService:
         findings = list(checked.findings)
         if checked.mtype is not None:
             async with self.sessions() as session:
-                findings += await key_findings(session, checked.docs, principal.code)
+                findings += key_findings(checked.docs, await existing_documents(session, checked.docs), principal.code)
         return {"valid": not findings, "messageType": checked.message_type, "errors": [f.as_dict() for f in findings]}
 
     async def file(self, body: bytes, principal: Principal) -> Outcome:
@@ -97,24 +104,26 @@ class IntakeService:
         raise RuntimeError("filing kept conflicting with concurrent filings")
 
     async def _file_checked(self, checked: Checked, principal: Principal) -> Outcome:
-        async with self.sessions() as session, session.begin():
+        async with self._write_lock, self.sessions() as session, session.begin():
             if checked.guid:
                 prior = (await session.execute(select(Message).where(Message.guid == checked.guid))).scalar_one_or_none()
                 if prior is not None:
                     return replay_or_conflict(prior, checked)
             findings = list(checked.findings)
+            stored: dict[tuple[str, str], Document] = {}
             if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
-                findings += await key_findings(session, checked.docs, principal.code)
+                stored = await existing_documents(session, checked.docs)
+                findings += key_findings(checked.docs, stored, principal.code)
             if findings:
                 outcome = rejected_outcome(checked, findings)
                 await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
                 return outcome
-            return await store_filing(session, checked, principal)
+            return await store_filing(session, checked, principal, stored)
 
     async def _keep_rejection(
         self, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
     ) -> None:
-        async with self.sessions() as session, session.begin():
+        async with self._write_lock, self.sessions() as session, session.begin():
             await self._store_rejection(session, principal, raw, checked, outcome, findings)
 
     @staticmethod
@@ -162,9 +171,8 @@ async def existing_documents(session: AsyncSession, docs: list[FiledDocument]) -
     return {(r.kind, r.business_key): r for r in rows}
 
 
-async def key_findings(session: AsyncSession, docs: list[FiledDocument], caller: str | None) -> list[Finding]:
+def key_findings(docs: list[FiledDocument], stored: dict[tuple[str, str], Document], caller: str | None) -> list[Finding]:
     """appType against what is stored: 1 needs a free key, 2 and 3 a key of the caller's in a changeable state."""
-    stored = await existing_documents(session, docs)
     findings = []
     for doc in docs:
         mt, row = doc.mtype, stored.get((doc.mtype.kind, doc.key_text))
@@ -205,7 +213,9 @@ def _pre_no(doc: FiledDocument, row_id: int) -> str:
     return f"{customs[:4]:0>4}{row_id:014d}"
 
 
-async def store_filing(session: AsyncSession, checked: Checked, principal: Principal) -> Outcome:
+async def store_filing(
+    session: AsyncSession, checked: Checked, principal: Principal, stored: dict[tuple[str, str], Document]
+) -> Outcome:
     mt = checked.mtype
     now = utcnow()
     message = Message(
@@ -213,7 +223,6 @@ async def store_filing(session: AsyncSession, checked: Checked, principal: Princ
         raw=checked.raw, enveloped=checked.enveloped, answer={}, answer_xml="", received_at=now,
     )
     session.add(message)
-    stored = await existing_documents(session, checked.docs)
     await session.flush()
     returns: list[DocumentReturn] = []
     answers: list[dict] = []

@@ -1,0 +1,170 @@
+"""Intake benchmark: filings per second through HTTP, and swx's validation step against bare lxml.
+
+    .venv/bin/python bench/intake.py [--filings 2000] [--concurrency 32] [--database-url URL]
+
+Starts ``swx serve`` in a subprocess on a fresh database (a temporary SQLite file unless
+``--database-url`` names a PostgreSQL database, whose ``public`` schema is then reset), registers a
+firm, files single-document orders concurrently over HTTP, and prints throughput and latency.
+Then it times, in this process and on one thread, bare lxml parse + schema validation against
+swx's own validation step (safe parse, envelope check, schema, rules) on the same messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from schemas.builder import MessageBuilder, Party  # noqa: E402
+from schemas.loader import ceb_schema  # noqa: E402
+
+TOKEN = "bench-operator-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset_postgres(url: str) -> None:
+    import asyncpg
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        await conn.close()
+
+    asyncio.run(reset())
+
+
+def _messages(n: int, firm: Party, seed: int = 7) -> list[bytes]:
+    b = MessageBuilder(seed)
+    parties = b.parties()
+    return [b.message("311", [b.order(parties, lines=2)], sender=firm) for _ in range(n)]
+
+
+async def _file_all(base: str, key: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], dict]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = iter(bodies)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            for body in queue:
+                t = time.perf_counter()
+                r = await client.post("/v1/filings", content=body, headers=headers)
+                latencies.append(time.perf_counter() - t)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies, statuses
+
+
+def bench_http(args: argparse.Namespace) -> None:
+    tmp = tempfile.mkdtemp(prefix="swx-bench-")
+    url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
+    if url.startswith("postgresql"):
+        _reset_postgres(url)
+    port = _free_port()
+    env = {**os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        code = "3301960AB1"
+        r = httpx.post(base + "/v1/enterprises", headers={"Authorization": f"Bearer {TOKEN}"},
+                       json={"code": code, "name": "基准测试电子商务有限公司", "roles": ["ebp", "ebc"], "dxpId": "DXPENT3301960AB1"})
+        r.raise_for_status()
+        firm = Party(code, "基准测试电子商务有限公司", "DXPENT3301960AB1")
+        bodies = _messages(args.filings, firm)
+        asyncio.run(_file_all(base, r.json()["apiKey"], bodies[: min(100, len(bodies))], args.concurrency))  # warm-up
+        elapsed, lat, statuses = asyncio.run(_file_all(base, r.json()["apiKey"], bodies[100:], args.concurrency))
+        lat.sort()
+        n = len(lat)
+        print(f"database        {url.split('://')[0]}  workers={args.workers}  concurrency={args.concurrency}")
+        print(f"filings         {n} single-order messages, statuses {statuses}")
+        print(f"throughput      {n / elapsed:,.0f} filings/s")
+        print(f"latency         p50 {lat[n // 2] * 1000:.1f} ms  p95 {lat[int(n * .95)] * 1000:.1f} ms  p99 {lat[int(n * .99)] * 1000:.1f} ms")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def bench_validation(args: argparse.Namespace) -> None:
+    from gateway.intake.validate import check, thread_schemas
+
+    firm = Party("3301960AB1", "基准测试电子商务有限公司", "DXPENT3301960AB1")
+    bodies = _messages(args.validations, firm, seed=11)
+    schema = ceb_schema()
+    thread_schemas()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+
+    def bare() -> None:
+        for body in bodies:
+            if not schema.validate(etree.fromstring(body, parser)):
+                raise SystemExit("bench message invalid")
+
+    def swx() -> None:
+        for body in bodies:
+            if check(body, max_depth=32, cop_code=firm.code).findings:
+                raise SystemExit("bench message rejected")
+
+    def best(fn) -> float:  # noqa: ANN001
+        return min(_timed(fn) for _ in range(args.repeat))
+
+    t_bare, t_swx = best(bare), best(swx)
+    n = len(bodies)
+    print(f"bare lxml       {n / t_bare:,.0f} messages/s (parse + XSD validate)")
+    print(f"swx validation  {n / t_swx:,.0f} messages/s (safe parse + XSD + rules)")
+    print(f"ratio           {t_bare / t_swx:.2f}× of bare lxml throughput")
+
+
+def _timed(fn) -> float:  # noqa: ANN001
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--filings", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--database-url")
+    p.add_argument("--validations", type=int, default=2000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--skip-http", action="store_true")
+    args = p.parse_args()
+    print(f"swx intake benchmark — {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    if not args.skip_http:
+        bench_http(args)
+    bench_validation(args)
+
+
+if __name__ == "__main__":
+    main()
