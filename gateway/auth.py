@@ -21,17 +21,27 @@ from .problems import Problem
 KEY_PREFIX = "swx_"
 
 
+REGULATORS = ("customs", "inspection", "tax", "fx")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: Literal["operator", "enterprise"]
-    code: str | None = None
+    kind: Literal["operator", "enterprise", "regulator"]
+    code: str | None = None  # the enterprise's registered code
     name: str | None = None
     dxp_id: str | None = None
     roles: tuple[str, ...] = ()
+    status: str = "active"  # the enterprise's lifecycle status
+    regulator: str | None = None  # customs, inspection, tax or fx
+    codes: tuple[str, ...] = ()  # every code the enterprise is known by (customs code, USCC)
 
     @property
     def is_operator(self) -> bool:
         return self.kind == "operator"
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.kind == "regulator"
 
 
 OPERATOR = Principal("operator")
@@ -61,16 +71,20 @@ async def authenticate(request: Request) -> Principal:
     if hmac.compare_digest(token.encode(), state.operator_token.encode()):
         return OPERATOR
     async with state.sessions() as session:
-        row = (
+        found = (
             await session.execute(
-                select(Enterprise)
-                .join(ApiKey, ApiKey.enterprise_code == Enterprise.code)
+                select(ApiKey, Enterprise)
+                .outerjoin(Enterprise, ApiKey.enterprise_code == Enterprise.code)
                 .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
             )
-        ).scalar_one_or_none()
-    if row is None:
+        ).one_or_none()
+    if found is None:
         raise _unauthorized("this API key is unknown or revoked")
-    return Principal("enterprise", row.code, row.name, row.dxp_id, tuple(row.roles))
+    key, ent = found
+    if key.regulator:
+        return Principal("regulator", regulator=key.regulator)
+    codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
+    return Principal("enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes)))
 
 
 def require_operator(principal: Principal) -> None:
@@ -79,5 +93,16 @@ def require_operator(principal: Principal) -> None:
 
 
 def require_enterprise(principal: Principal) -> None:
-    if principal.is_operator:
-        raise Problem(403, "Forbidden", "filings are made by enterprises with their own key, not by the operator")
+    if principal.kind != "enterprise":
+        raise Problem(403, "Forbidden", "filings are made by enterprises with their own key, not by the operator or a regulator")
+
+
+def require_active_enterprise(principal: Principal) -> None:
+    require_enterprise(principal)
+    if principal.status != "active":
+        raise Problem(403, "Forbidden", f"enterprise {principal.code} is {principal.status} and cannot file")
+
+
+def require_regulator(principal: Principal) -> None:
+    if not principal.is_regulator:
+        raise Problem(403, "Forbidden", "only a regulator (customs, inspection, tax, fx) may read the shared registry")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -31,13 +32,27 @@ class Base(DeclarativeBase):
 
 
 class Enterprise(Base):
+    """The registry's current, effective view of an enterprise: what every check reads.
+
+    Every version of the full record is kept in ``enterprise_versions`` (gateway/registry); this row
+    mirrors the active version's fields that intake and authentication need, plus the lifecycle status.
+    """
+
     __tablename__ = "enterprises"
 
-    code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    code: Mapped[str] = mapped_column(String(18), primary_key=True)  # the code it registered under
+    customs_code: Mapped[str | None] = mapped_column(String(10), unique=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     roles: Mapped[list[str]] = mapped_column(JSON)
     dxp_id: Mapped[str | None] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active, suspended, cancelled
+    credit_rating: Mapped[str | None] = mapped_column(String(20))  # advanced, general, dishonest
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the active version
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiKey(Base):
@@ -48,7 +63,9 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
-    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    # exactly one of the two: an enterprise's key or a regulator's (customs, inspection, tax, fx)
+    enterprise_code: Mapped[str | None] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    regulator: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
@@ -68,6 +85,15 @@ class Message(Base):
     answer: Mapped[dict] = mapped_column(JSON)
     answer_xml: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentParty(Base):
+    """An enterprise named in a document (its platform, seller, payment or logistics firm, agent …)."""
+
+    __tablename__ = "document_parties"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    party_code: Mapped[str] = mapped_column(String(18), primary_key=True, index=True)
 
 
 class Document(Base):

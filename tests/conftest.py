@@ -129,12 +129,38 @@ def party_of(firm: Firm):
 _seeds = iter(range(10_000, 10_000_000))
 
 
+PARTY_ROLES = {"ebp": "ebp", "ebc": "ebc", "pay": "pay", "logistics": "logistics", "agent": "agent",
+               "assure": "assure", "operator": "operator", "area": "area"}
+
+
+def register_parties(swx: Swx, parties) -> None:
+    """Register every enterprise a builder's ``Parties`` names, each with the roles it plays."""
+    roles: dict[str, tuple[str, set[str]]] = {}
+    for attr, role in PARTY_ROLES.items():
+        party = getattr(parties, attr, None)
+        if party is not None:
+            roles.setdefault(party.code, (party.name, set()))[1].add(role)
+    for code, (name, held) in roles.items():
+        body = {"code": code, "name": name, "roles": sorted(held)}
+        r = swx.http.post("/v1/enterprises", json=body, headers=swx.operator)
+        assert r.status_code in (201, 409), r.text
+
+
 @pytest.fixture
-def builder():
-    """A message builder with a seed of its own, so that every test files fresh keys and guids."""
+def builder(swx):
+    """A message builder with a seed of its own, so that every test files fresh keys and guids.
+
+    Its ``parties()`` are registered with swx, as every enterprise a filing names must be.
+    """
     from schemas.builder import MessageBuilder
 
-    return MessageBuilder(seed=next(_seeds))
+    class RegisteringBuilder(MessageBuilder):
+        def parties(self):
+            parties = super().parties()
+            register_parties(swx, parties)
+            return parties
+
+    return RegisteringBuilder(seed=next(_seeds))
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,12 @@ import pytest
 from conftest import party_of
 from lxml import etree
 
-from schemas.catalog import BY_KIND, CEB_NS
+from schemas.catalog import BY_KIND, CEB_NS, ENTERPRISE_FIELDS
 from schemas.identifiers import USCC_ALPHABET, make_customs_code, make_uscc
 from schemas.loader import ceb_schema
 
 CODE = {kind: m.code for kind, m in BY_KIND.items()}
+ORDER, LIST = BY_KIND["order"], BY_KIND["inventory"]
 VALID_ID = "11010519491231002X"
 BAD_CHECK_ID = "110105194912310021"
 
@@ -114,10 +115,10 @@ def test_actural_paid_is_the_sum_exact_to_five_decimals(swx, filer, builder, p, 
     if ok:
         accepted(r)
     else:
-        finding(r, "-301008", "acturalPaid", label("order"))
+        finding(r, ORDER.check_code, "acturalPaid", label("order"))
 
 
-@pytest.mark.parametrize("kind, code", [("order", "-301008"), ("inventory", "-621001")])
+@pytest.mark.parametrize("kind, code", [("order", ORDER.check_code), ("inventory", LIST.check_code)])
 @pytest.mark.parametrize("ok", [True, False])
 def test_total_price_is_price_times_qty_on_every_line(swx, filer, builder, p, kind, code, ok):
     second = {"price": "12.34567", "qty": "3", "totalPrice": "37.03701" if ok else "37.03700"}
@@ -139,7 +140,7 @@ def test_goods_value_is_the_sum_of_line_totals(swx, filer, builder, p, delta, ok
     if ok:
         accepted(r)
     else:
-        finding(r, "-301008", "goodsValue", label("order"))
+        finding(r, ORDER.check_code, "goodsValue", label("order"))
 
 
 # --- line numbers and quantities ---------------------------------------------------------------
@@ -221,9 +222,11 @@ def test_id_numbers_pass_gb11643_and_id_type_is_1(swx, filer, builder, p, kind, 
     ("waybill", "logisticsCode"), ("inventory", "agentCode"), ("inventory", "assureCode"),
     ("cancel", "ebcCode"), ("refund", "agentCode"), ("delivery", "operatorCode"),
 ])
-@pytest.mark.parametrize("shape, ok", [("customs", True), ("uscc", True), ("bad-uscc", False),
-                                       ("lower-customs", False), ("12-chars", False)])
-def test_enterprise_codes(swx, filer, builder, p, kind, field, shape, ok):
+@pytest.mark.parametrize("shape, problem", [
+    ("customs", None), ("uscc", None),
+    ("bad-uscc", "GB 32100"), ("lower-customs", "capital letters"), ("12-chars", "10-character customs code or"),
+])
+def test_enterprise_codes(swx, filer, builder, p, kind, field, shape, problem):
     rng = random.Random(f"{kind}{field}{shape}{builder.seed}")
     code = {
         "customs": lambda: make_customs_code(rng),
@@ -232,11 +235,15 @@ def test_enterprise_codes(swx, filer, builder, p, kind, field, shape, ok):
         "lower-customs": lambda: make_customs_code(rng, "11ab"),
         "12-chars": lambda: make_customs_code(rng) + "00",
     }[shape]()
-    r = file(swx, filer, builder, make(builder, p, kind, **{field: code}))
-    if ok:
-        accepted(r)
-    else:
-        finding(r, "-10102", field, label(kind))
+    doc = make(builder, p, kind, **{field: code})
+    if problem is None:  # a well-formed code passes once it is registered for the role, under the name used
+        name = doc.head.get(field.replace("Code", "Name"), "测试担保有限公司")
+        reg = {"code": code, "name": name, "roles": [ENTERPRISE_FIELDS[field]]}
+        assert swx.http.post("/v1/enterprises", json=reg, headers=swx.operator).status_code == 201
+        accepted(file(swx, filer, builder, doc))
+    else:  # refused for its shape, not merely as unknown
+        e = finding(file(swx, filer, builder, doc), "-10102", field, label(kind))
+        assert problem in e["message"] and f"'{code}'" in e["message"], e
 
 
 @pytest.mark.parametrize("kind", ["inventory", "refund"])
@@ -263,7 +270,7 @@ def test_list_trade_mode_and_direct_purchase_transport(swx, filer, builder, p, t
     if bad_field is None:
         accepted(r)
     else:
-        finding(r, "-621001", bad_field, label("inventory"))
+        finding(r, LIST.check_code, bad_field, label("inventory"))
 
 
 @pytest.mark.parametrize("kind", ["waybill", "inventory"])
@@ -301,6 +308,15 @@ def test_head_fields(swx, filer, builder, p, kind, over, bad_field):
         accepted(r)
     else:
         finding(r, BY_KIND[kind].check_code, bad_field, label(kind))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "gateway/intake/rules.py guid_format checks only the head guid; the message root's guid attribute "
+    "(CEB.md §1: exactly 36 chars, upper-case UUID) is only length-checked by the schema"))
+def test_message_guid_is_an_upper_case_uuid(swx, filer, builder, p):
+    r = file(swx, filer, builder, builder.order(p), guid="9d5c0f2e-7b1a-4c3e-9f61-2a8b4d6e1f03")
+    assert r.status_code == 422, r.text
+    assert any("guid" in (e["path"] or "") + e["message"] for e in r.json()["errors"]), r.text
 
 
 def test_cancel_allows_app_type_1(swx, filer, builder, p):
@@ -341,7 +357,9 @@ def test_duplicate_key_within_one_message(swx, filer, builder, p):
     accepted(file(swx, filer, builder, first))  # refused as a whole: the key stayed free
 
 
-@pytest.mark.parametrize("kind, code", [("order", "-301010"), ("inventory", "-621004"), ("payment", "-401007")])
+@pytest.mark.parametrize("kind, code", [
+    ("order", "-301010"), ("inventory", "-621004"), ("payment", BY_KIND["payment"].duplicate_code),
+])
 def test_duplicate_key_across_filings(swx, filer, builder, p, kind, code):
     doc = make(builder, p, kind)
     accepted(file(swx, filer, builder, doc))
@@ -379,9 +397,9 @@ def test_app_type_3_deletes_and_the_key_can_be_filed_anew(swx, filer, builder, p
     gone = accepted(file(swx, filer, builder, same_key(builder, order, appType="3")))
     assert gone["documents"][0]["status"] == "-1"
     r = file(swx, filer, builder, same_key(builder, order, appType="2"))
-    finding(r, "-301009", "appType", label("order"))
+    finding(r, ORDER.missing_code, "appType", label("order"))
     r = file(swx, filer, builder, same_key(builder, order, appType="3"))
-    finding(r, "-301009", "appType", label("order"))
+    finding(r, ORDER.missing_code, "appType", label("order"))
     accepted(file(swx, filer, builder, same_key(builder, order, appType="1")))
 
 
@@ -391,7 +409,7 @@ def test_another_firm_cannot_change_my_document(swx, filer, builder, p, app_type
     accepted(file(swx, filer, builder, order))
     other = swx.register(["ebp", "ebc"])
     r = file(swx, other, builder, same_key(builder, order, appType=app_type))
-    finding(r, "-301009", "appType", label("order"))
+    finding(r, ORDER.missing_code, "appType", label("order"))
     # and my document is untouched: I can still change it, as version 2
     mine = accepted(file(swx, filer, builder, same_key(builder, order, appType="2")))
     assert mine["documents"][0]["version"] == 2
@@ -406,14 +424,14 @@ def test_all_findings_are_listed_at_once(swx, filer, builder, p):
     r = file(swx, filer, builder, order)
     assert r.status_code == 422, r.text
     for field in ("buyerIdNumber", "appTime", "acturalPaid"):
-        finding(r, "-301008", field, label("order"))
+        finding(r, ORDER.check_code, field, label("order"))
     assert len(r.json()["errors"]) == 3
 
 
 def test_all_or_nothing(swx, filer, builder, p):
     good, bad = builder.order(p), builder.order(p, buyerIdNumber=BAD_CHECK_ID)
     r = file(swx, filer, builder, [good, bad])
-    finding(r, "-301008", "buyerIdNumber", "Order[2]")
+    finding(r, ORDER.check_code, "buyerIdNumber", "Order[2]")
     assert all(e["document"].startswith("Order[2]") for e in r.json()["errors"])
     assert accepted(file(swx, filer, builder, good))["documents"][0]["version"] == 1
 
@@ -422,9 +440,9 @@ def test_all_or_nothing(swx, filer, builder, p):
 
 
 @pytest.mark.parametrize("over, code, field", [
-    ({"buyerIdNumber": BAD_CHECK_ID}, "-301008", "buyerIdNumber"),
+    ({"buyerIdNumber": BAD_CHECK_ID}, ORDER.check_code, "buyerIdNumber"),
     ({"ebpCode": bad_uscc(random.Random(7))}, "-10102", "ebpCode"),
-    ({"appStatus": "9"}, "-301008", "appStatus"),
+    ({"appStatus": "9"}, ORDER.check_code, "appStatus"),
 ])
 def test_validate_reports_the_same_findings(swx, filer, builder, p, over, code, field):
     r = file(swx, filer, builder, builder.order(p, **over), path="/v1/validate")

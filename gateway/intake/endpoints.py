@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from ..auth import Principal, authenticate, require_enterprise
+from ..auth import Principal, authenticate, require_active_enterprise
 from ..httpbody import read_bounded, require_xml, wants_xml
 from ..metrics import FILINGS
 from ..problems import PROBLEM_JSON, Problem
@@ -97,7 +97,7 @@ async def file_message(request: Request, caller: Caller) -> Response:
     rules and earlier filings, stored in one transaction and only then answered. Resending the same
     guid with identical content returns the first answer and stores nothing new.
     """
-    require_enterprise(caller)
+    require_active_enterprise(caller)
     require_xml(request)
     body = await read_bounded(request, request.app.state.settings.max_body_bytes)
     outcome = await _service(request).file(body, caller)

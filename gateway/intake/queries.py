@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.catalog import FILED
 
 from ..auth import Principal
-from ..models import Document, DocumentVersion, Message, Receipt, Rejection
+from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection
 
 
 def _receipt_json(r: Receipt, guid: str | None = None) -> dict:
@@ -20,14 +20,19 @@ def _receipt_json(r: Receipt, guid: str | None = None) -> dict:
 
 
 async def filing(session: AsyncSession, guid: str, principal: Principal) -> dict | None:
-    """A filing's documents, their versions and current states, its receipts and any refused attempts."""
-    query = select(Message).where(Message.guid == guid)
+    """A filing's documents, their versions and current states, its receipts and any refused attempts.
+
+    The operator and regulators see every filing; its sender sees all of it; an enterprise that a
+    document names (platform, seller, payment or logistics firm, agent …) sees those documents and
+    their receipts only. Everyone else is told there is no such filing.
+    """
+    sees_all = principal.is_operator or principal.is_regulator
+    message = (await session.execute(select(Message).where(Message.guid == guid))).scalar_one_or_none()
     rej_query = select(Rejection).where(Rejection.guid == guid).order_by(Rejection.id)
-    if not principal.is_operator:
-        query = query.where(Message.sender_code == principal.code)
+    if not sees_all:
         rej_query = rej_query.where(Rejection.sender_code == principal.code)
-    message = (await session.execute(query)).scalar_one_or_none()
     rejections = (await session.execute(rej_query)).scalars().all()
+    named_only = message is not None and not sees_all and message.sender_code != principal.code
     if message is None and not rejections:
         return None
     attempts = [
@@ -36,14 +41,18 @@ async def filing(session: AsyncSession, guid: str, principal: Principal) -> dict
     if message is None:
         mt = FILED.get(rejections[-1].message_type or "")
         return {"guid": guid, "status": "rejected", "messageType": mt.root if mt else None, "rejections": attempts}
-    rows = (
-        await session.execute(
-            select(DocumentVersion, Document)
-            .join(Document, Document.id == DocumentVersion.document_id)
-            .where(DocumentVersion.message_id == message.id)
-            .order_by(DocumentVersion.position)
-        )
-    ).all()
+    doc_query = (
+        select(DocumentVersion, Document)
+        .join(Document, Document.id == DocumentVersion.document_id)
+        .where(DocumentVersion.message_id == message.id)
+        .order_by(DocumentVersion.position)
+    )
+    if named_only:
+        named = select(DocumentParty.document_id).where(DocumentParty.party_code.in_(principal.codes or (principal.code,)))
+        doc_query = doc_query.where(Document.id.in_(named))
+    rows = (await session.execute(doc_query)).all()
+    if named_only and not rows:
+        return None if not rejections else {"guid": guid, "status": "rejected", "rejections": attempts}
     mt = FILED[message.message_type]
     documents = [
         {
@@ -55,7 +64,9 @@ async def filing(session: AsyncSession, guid: str, principal: Principal) -> dict
         for v, d in rows
     ]
     receipt_query = select(Receipt).where(Receipt.message_id == message.id).order_by(Receipt.id)
-    if not principal.is_operator:
+    if named_only:
+        receipt_query = receipt_query.where(Receipt.document_id.in_([d.id for _, d in rows]))
+    elif not sees_all:
         receipt_query = receipt_query.where(Receipt.addressee == principal.code)
     receipts = (await session.execute(receipt_query)).scalars().all()
     return {
@@ -75,7 +86,7 @@ async def receipts_after(session: AsyncSession, principal: Principal, after: int
         .order_by(Receipt.id)
         .limit(limit)
     )
-    if not principal.is_operator:
+    if not (principal.is_operator or principal.is_regulator):
         query = query.where(Receipt.addressee == principal.code)
     rows = (await session.execute(query)).all()
     items = [_receipt_json(r, mguid or rguid) for r, mguid, rguid in rows]

@@ -48,19 +48,21 @@ class DocumentReturn:
 # Exact lengths a receipt imposes on fields the filing may carry shorter; longer ones are clipped.
 _EXACT_LENGTH = {"preNo": 18, "invtNo": 18, "customsCode": 4}
 _MAX_LENGTH = {"copNo": 20, "rkdNo": 18}
+_PRE_NO_REQUIRED = {"621", "623", "625"}  # their receipts (622, 624, 626) require preNo
 
 
 def document_fields(mtype: MessageType, head: dict[str, str], pre_no: str | None) -> dict[str, str]:
     """The values a receipt echoes for one document, filled where the receipt needs more than was filed.
 
-    ``preNo`` is the pre-entry number swx assigns; a list receipt requires ``copNo``, which the filing
-    may leave out, so the order (or list) number stands in for it.
+    ``preNo`` is the pre-entry number swx assigns; a refused document has none and its receipt, which
+    requires one, carries 18 zeros. A list receipt requires ``copNo``, which the filing may leave out,
+    so the order (or list) number stands in for it.
     """
     out: dict[str, str] = {}
     for name in mtype.receipt_fields:
         value = head.get(name) or ""
         if name == "preNo":
-            value = pre_no or ""
+            value = pre_no or ("0" * 18 if mtype.code in _PRE_NO_REQUIRED else "")
         elif name == "copNo" and not value:
             value = head.get("orderNo") or head.get("invtNo") or ""
         if name in _MAX_LENGTH:

@@ -30,9 +30,10 @@ from schemas.catalog import (
 )
 
 from ..auth import Principal
-from ..models import Document, DocumentVersion, Message, Receipt, Rejection, utcnow
+from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection, utcnow
 from ..xmlsafe import UnsafeXml
 from .documents import FiledDocument
+from .parties import lookup, named_codes, party_findings
 from .findings import ADDRESS_MISMATCH, MALFORMED, SCHEMA_INVALID, Finding, worst_code
 from .receipts import DocumentReturn, document_fields, findings_text, message_return_xml, receipt_xml
 from .validate import Checked, check
@@ -79,6 +80,7 @@ class IntakeService:
         findings = list(checked.findings)
         if checked.mtype is not None:
             async with self.sessions() as session:
+                findings += await party_findings_for(session, checked.docs)
                 findings += key_findings(checked.docs, await existing_documents(session, checked.docs), principal.code)
         return {"valid": not findings, "messageType": checked.message_type, "errors": [f.as_dict() for f in findings]}
 
@@ -112,6 +114,7 @@ class IntakeService:
             findings = list(checked.findings)
             stored: dict[tuple[str, str], Document] = {}
             if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
+                findings += await party_findings_for(session, checked.docs)
                 stored = await existing_documents(session, checked.docs)
                 findings += key_findings(checked.docs, stored, principal.code)
             if findings:
@@ -157,6 +160,10 @@ class IntakeService:
                 addressee=principal.code, rejection_id=rejection.id, receipt_type=outcome.receipt_type,
                 return_status=status, return_info=findings_text(findings)[:1000], xml=outcome.xml,
             ))
+
+
+async def party_findings_for(session: AsyncSession, docs: list[FiledDocument]) -> list[Finding]:
+    return party_findings(docs, await lookup(session, named_codes(docs)))
 
 
 def _key_condition(docs: list[FiledDocument]):  # noqa: ANN202
@@ -226,10 +233,12 @@ async def store_filing(
     await session.flush()
     returns: list[DocumentReturn] = []
     answers: list[dict] = []
+    document_ids: list[int] = []
     for doc in checked.docs:
         status = _document_status(doc)
         row = stored.get((mt.kind, doc.key_text))
         parties = {f: doc.head.text(f) for f in ENTERPRISE_FIELDS if doc.head.text(f)}
+        known: set[str] = set()  # parties already recorded for this document
         if row is None:
             row = Document(
                 kind=mt.kind, business_key=doc.key_text, owner_code=principal.code, parties=parties,
@@ -238,10 +247,14 @@ async def store_filing(
             session.add(row)
             await session.flush()
         else:
+            known = set(row.parties.values()) | {row.owner_code}
             row.version += 1
             row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
             if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
                 row.owner_code = principal.code
+        # Who may read the document: its filer and every enterprise it names, in any version.
+        for code in (set(parties.values()) | {principal.code}) - known:
+            session.add(DocumentParty(document_id=row.id, party_code=code))
         if mt.code in PRE_NO_TYPES and row.pre_no is None:
             row.pre_no = _pre_no(doc, row.id)
         session.add(DocumentVersion(
@@ -249,6 +262,7 @@ async def store_filing(
             app_type=doc.app_type, app_status=doc.app_status, head_guid=doc.head.text("guid") or "",
             xml=etree.tostring(doc.node, encoding="unicode"), created_at=now,
         ))
+        document_ids.append(row.id)
         info = _return_info(doc, row.version)
         fields = document_fields(mt, doc.head.values(), row.pre_no)
         returns.append(DocumentReturn(fields, status if status != STATUS_DELETED else STATUS_DECLARED, info))
@@ -258,10 +272,10 @@ async def store_filing(
             **({"preNo": row.pre_no} if row.pre_no else {}),
         })
     xml = receipt_xml(mt, returns, now=now)
-    for doc_answer, doc_return in zip(answers, returns):
+    for document_id, doc_return in zip(document_ids, returns):
         one = receipt_xml(mt, [doc_return], now=now)
         session.add(Receipt(
-            addressee=principal.code, message_id=message.id, receipt_type=mt.receipt_code,
+            addressee=principal.code, message_id=message.id, document_id=document_id, receipt_type=mt.receipt_code,
             return_status=doc_return.status, return_info=doc_return.info, xml=one, created_at=now,
         ))
     body = {

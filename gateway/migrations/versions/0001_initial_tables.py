@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:02:39.130955
 """
 
 from alembic import op
@@ -37,11 +36,21 @@ def upgrade() -> None:
 
     op.create_table('enterprises',
     sa.Column('code', sa.String(length=18), nullable=False),
+    sa.Column('customs_code', sa.String(length=10), nullable=True),
+    sa.Column('uscc', sa.String(length=18), nullable=True),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('roles', sa.JSON(), nullable=False),
     sa.Column('dxp_id', sa.String(length=30), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('credit_rating', sa.String(length=20), nullable=True),
+    sa.Column('valid_from', sa.Date(), nullable=True),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('code')
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('code'),
+    sa.UniqueConstraint('customs_code'),
+    sa.UniqueConstraint('uscc')
     )
     op.create_table('messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -81,7 +90,8 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('prefix', sa.String(length=12), nullable=False),
-    sa.Column('enterprise_code', sa.String(length=18), nullable=False),
+    sa.Column('enterprise_code', sa.String(length=18), nullable=True),
+    sa.Column('regulator', sa.String(length=20), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['enterprise_code'], ['enterprises.code'], ),
@@ -90,6 +100,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_keys_enterprise_code'), ['enterprise_code'], unique=False)
+
+    op.create_table('document_parties',
+    sa.Column('document_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('party_code', sa.String(length=18), nullable=False),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ),
+    sa.PrimaryKeyConstraint('document_id', 'party_code')
+    )
+    with op.batch_alter_table('document_parties', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_document_parties_party_code'), ['party_code'], unique=False)
 
     op.create_table('document_versions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -148,6 +167,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_document_versions_message_id'))
 
     op.drop_table('document_versions')
+    with op.batch_alter_table('document_parties', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_document_parties_party_code'))
+
+    op.drop_table('document_parties')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_enterprise_code'))
 

@@ -1,0 +1,113 @@
+"""Every enterprise a document names is checked against the registry (CEB.md §7).
+
+The enterprise must be registered, active, within its validity period and hold the role the field
+implies, and the name in the message must be its registered name. Findings: -10102 for an unknown,
+inactive or misnamed code, -10101 for a code without the role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.catalog import ENTERPRISE_FIELDS
+from schemas.identifiers import enterprise_code_problem
+
+from ..models import Enterprise
+from .documents import FiledDocument
+from .findings import BAD_ENTERPRISE_CODE, Finding
+from .receipts import BEIJING
+
+WRONG_ROLE = "-10101"
+# The field that carries each code's enterprise name, where the message has one.
+NAME_FIELDS = {
+    "ebpCode": "ebpName", "ebcCode": "ebcName", "payCode": "payName", "logisticsCode": "logisticsName",
+    "agentCode": "agentName", "areaCode": "areaName", "operatorCode": "operatorName",
+}
+# A tax guarantor may be a registered guarantor or one of the parties that may stand surety for
+# their own lists: the seller, the platform or the declaring agent.
+ACCEPTED_ROLES = {field: {role} for field, role in ENTERPRISE_FIELDS.items()}
+ACCEPTED_ROLES["assureCode"] = {"assure", "ebc", "ebp", "agent"}
+ROLE_WORDS = {
+    "ebp": "e-commerce platform", "ebc": "e-commerce seller", "pay": "payment firm", "logistics": "logistics firm",
+    "agent": "declaring agent", "assure": "tax guarantor", "area": "bonded-zone enterprise", "operator": "supervised-site operator",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    code: str
+    name: str
+    roles: frozenset[str]
+    status: str
+    valid_from: date | None
+    valid_to: date | None
+
+    def inactive_reason(self, today: date) -> str | None:
+        if self.status != "active":
+            return f"is {self.status}"
+        if self.valid_from and today < self.valid_from:
+            return f"is registered only from {self.valid_from.isoformat()}"
+        if self.valid_to and today > self.valid_to:
+            return f"registration expired on {self.valid_to.isoformat()}"
+        return None
+
+
+def named_codes(docs: list[FiledDocument]) -> set[str]:
+    return {v for d in docs for f in ENTERPRISE_FIELDS if (v := d.head.text(f))}
+
+
+async def lookup(session: AsyncSession, codes: set[str]) -> dict[str, Registered]:
+    """The registered enterprises known by any of ``codes`` (customs code or USCC), by each code."""
+    if not codes:
+        return {}
+    rows = (
+        await session.execute(
+            select(Enterprise).where(or_(Enterprise.code.in_(codes), Enterprise.customs_code.in_(codes), Enterprise.uscc.in_(codes)))
+        )
+    ).scalars()
+    found: dict[str, Registered] = {}
+    for e in rows:
+        reg = Registered(e.code, e.name, frozenset(e.roles), e.status, e.valid_from, e.valid_to)
+        for c in (e.code, e.customs_code, e.uscc):
+            if c:
+                found[c] = reg
+    return found
+
+
+def party_findings(docs: list[FiledDocument], registry: dict[str, Registered], today: date | None = None) -> list[Finding]:
+    today = today or datetime.now(BEIJING).date()
+    findings = []
+    for doc in docs:
+        h = doc.head
+        for field, role in ENTERPRISE_FIELDS.items():
+            code = h.text(field)
+            if not code or enterprise_code_problem(code):
+                continue  # absent, or already reported as a malformed code
+            reg = registry.get(code)
+
+            def finding(code_: str, message: str, at: str = field) -> Finding:
+                return Finding("rule", code_, message, h.path(at), h.line(at), doc.label)
+
+            if reg is None:
+                findings.append(finding(BAD_ENTERPRISE_CODE, f"{field} {code} is not a registered enterprise"))
+                continue
+            reason = reg.inactive_reason(today)
+            if reason:
+                findings.append(finding(BAD_ENTERPRISE_CODE, f"{field} {code}: the enterprise {reason}"))
+                continue
+            if not reg.roles & ACCEPTED_ROLES[field]:
+                findings.append(finding(
+                    WRONG_ROLE,
+                    f"{field} {code} is not registered as a {ROLE_WORDS[role]} (its roles: {', '.join(sorted(reg.roles))})",
+                ))
+            name_field = NAME_FIELDS.get(field)
+            name = h.text(name_field) if name_field else None
+            if name is not None and name != reg.name:
+                findings.append(finding(
+                    BAD_ENTERPRISE_CODE, f"{name_field} '{name}' is not the registered name of {code} ('{reg.name}')", name_field
+                ))
+    return findings
