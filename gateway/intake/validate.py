@@ -27,7 +27,7 @@ from .findings import (
     SCHEMA_INVALID,
     Finding,
 )
-from .rules import check_document, duplicate_keys
+from .rules import UUID_UPPER, check_document, duplicate_keys
 from ..xmlsafe import UnsafeXml, parse_untrusted
 
 CUSTOMS_IMPORT_RECEIVER = "DXPEDCCEB0000002"
@@ -144,6 +144,11 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
         return checked
     checked.mtype = mtype
     checked.guid = root.get("guid")
+    if checked.guid is not None and len(checked.guid) == 36 and not UUID_UPPER.match(checked.guid):
+        checked.findings.append(Finding(
+            "rule", mtype.check_code, f"the message guid '{checked.guid}' must be an upper-case UUID (8-4-4-4-12 hex digits)",
+            xpath_of(root) + "/@guid", root.sourceline,
+        ))
     if declared_type is not None and declared_type != mtype.root:
         checked.findings.append(Finding("rule", OTHER_BUSINESS, f"the envelope's MsgType '{declared_type}' does not match the message {mtype.root}"))
     docs = checked.docs = documents_of(root, mtype)

@@ -1,0 +1,40 @@
+"""Every version of every registration record: nothing is overwritten.
+
+The ``enterprises`` row (gateway/models.py) mirrors the one active version; this table keeps them all,
+with the pending changes that wait for the operator and the ones the operator turned down.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..models import Base, Id, utcnow
+
+# States of a version: the one in effect, one waiting for the operator, one turned down, one replaced.
+ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
+# What a version did; also the kind of its entry in the regulators' changes feed.
+KINDS = ("registered", "changed", "suspended", "reinstated", "cancelled")
+
+
+class EnterpriseVersion(Base):
+    __tablename__ = "enterprise_versions"
+    __table_args__ = (
+        UniqueConstraint("enterprise_code", "version"),
+        Index("ix_enterprise_versions_code_state", "enterprise_code", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"))
+    version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict] = mapped_column(JSON)  # the full registration record as of this version
+    status: Mapped[str] = mapped_column(String(12))  # lifecycle status as of this version
+    kind: Mapped[str] = mapped_column(String(12))  # registered, changed, suspended, reinstated, cancelled
+    state: Mapped[str] = mapped_column(String(10))  # active, pending, rejected, superseded
+    changed_fields: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(18))  # "operator" or the enterprise's code
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
