@@ -51,10 +51,11 @@ def _reset_postgres(url: str) -> None:
     asyncio.run(reset())
 
 
-def _messages(n: int, firm: Party, seed: int = 7) -> list[bytes]:
+def _messages(n: int, firm: Party, seed: int = 7) -> tuple[list[bytes], list[dict]]:
+    """``n`` single-order messages, and the registrations of the enterprises they name."""
     b = MessageBuilder(seed)
     parties = b.parties()
-    return [b.message("311", [b.order(parties, lines=2)], sender=firm) for _ in range(n)]
+    return [b.message("311", [b.order(parties, lines=2)], sender=firm) for _ in range(n)], parties.registrations()
 
 
 async def _file_all(base: str, key: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], dict]:
@@ -101,7 +102,9 @@ def bench_http(args: argparse.Namespace) -> None:
                        json={"code": code, "name": "基准测试电子商务有限公司", "roles": ["ebp", "ebc"], "dxpId": "DXPENT3301960AB1"})
         r.raise_for_status()
         firm = Party(code, "基准测试电子商务有限公司", "DXPENT3301960AB1")
-        bodies = _messages(args.filings, firm)
+        bodies, registrations = _messages(args.filings, firm)
+        for body in registrations:
+            httpx.post(base + "/v1/enterprises", headers={"Authorization": f"Bearer {TOKEN}"}, json=body).raise_for_status()
         asyncio.run(_file_all(base, r.json()["apiKey"], bodies[: min(100, len(bodies))], args.concurrency))  # warm-up
         elapsed, lat, statuses = asyncio.run(_file_all(base, r.json()["apiKey"], bodies[100:], args.concurrency))
         lat.sort()
@@ -119,7 +122,7 @@ def bench_validation(args: argparse.Namespace) -> None:
     from gateway.intake.validate import check, thread_schemas
 
     firm = Party("3301960AB1", "基准测试电子商务有限公司", "DXPENT3301960AB1")
-    bodies = _messages(args.validations, firm, seed=11)
+    bodies, _ = _messages(args.validations, firm, seed=11)
     schema = ceb_schema()
     thread_schemas()
     parser = etree.XMLParser(resolve_entities=False, no_network=True)

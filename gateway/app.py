@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
-from . import __version__, problems
+from . import __version__, problems, registry
 from .auth import authenticate, require_operator
 from .config import Settings, get_settings
 from .db import make_engine, make_sessionmaker
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(intake_router)
     app.include_router(enterprises_router)
+    registry.install(app)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):  # noqa: ANN001, ANN202

@@ -161,6 +161,16 @@ class Parties:
         assure = made[rng.choice(("ebc", "agent", "logistics"))]
         return cls(assure=assure, **made)
 
+    def registrations(self) -> list[dict[str, Any]]:
+        """What the registry must hold for messages naming these parties: one record per enterprise,
+        with every role it plays here (``POST /v1/enterprises`` bodies)."""
+        held: dict[str, tuple[Party, set[str]]] = {}
+        for role in ("ebp", "ebc", "pay", "logistics", "agent", "assure", "operator", "area"):
+            party = getattr(self, role)
+            if party is not None:
+                held.setdefault(party.code, (party, set()))[1].add(role)
+        return [{"code": p.code, "name": p.name, "roles": sorted(roles), "dxpId": p.dxp_id} for p, roles in held.values()]
+
     def sender_for(self, code: str) -> Party:
         """The party that usually transmits message ``code`` (CEB.md §1)."""
         return {"311": self.ebp, "411": self.pay, "511": self.logistics, "513": self.logistics,

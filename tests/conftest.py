@@ -129,19 +129,9 @@ def party_of(firm: Firm):
 _seeds = iter(range(10_000, 10_000_000))
 
 
-PARTY_ROLES = {"ebp": "ebp", "ebc": "ebc", "pay": "pay", "logistics": "logistics", "agent": "agent",
-               "assure": "assure", "operator": "operator", "area": "area"}
-
-
 def register_parties(swx: Swx, parties) -> None:
     """Register every enterprise a builder's ``Parties`` names, each with the roles it plays."""
-    roles: dict[str, tuple[str, set[str]]] = {}
-    for attr, role in PARTY_ROLES.items():
-        party = getattr(parties, attr, None)
-        if party is not None:
-            roles.setdefault(party.code, (party.name, set()))[1].add(role)
-    for code, (name, held) in roles.items():
-        body = {"code": code, "name": name, "roles": sorted(held)}
+    for body in parties.registrations():
         r = swx.http.post("/v1/enterprises", json=body, headers=swx.operator)
         assert r.status_code in (201, 409), r.text
 

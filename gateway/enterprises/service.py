@@ -40,15 +40,18 @@ LIFECYCLE = {
 
 
 @contextlib.asynccontextmanager
-async def writing(app: Any) -> AsyncIterator[AsyncSession]:
-    """One registry write transaction, serialized with every other registry write."""
+async def writing(app: Any, *, serialize: bool = True) -> AsyncIterator[AsyncSession]:
+    """One registry write transaction, serialized with every other registry write.
+
+    ``serialize=False`` (PostgreSQL only) is for writes that only append to the access log.
+    """
     state = app.state
     postgres = state.engine.dialect.name == "postgresql"
     lock = getattr(state, "registry_write_lock", None)
     if lock is None:
         lock = state.registry_write_lock = contextlib.nullcontext() if postgres else asyncio.Lock()
     async with lock, state.sessions() as session, session.begin():
-        if postgres:
+        if postgres and serialize:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK_KEY})
         yield session
 

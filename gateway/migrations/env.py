@@ -9,6 +9,8 @@ from sqlalchemy.engine import Connection
 
 from gateway.config import Settings
 from gateway.db import make_engine
+import gateway.enterprises.models  # noqa: F401  (registers the registry's tables)
+import gateway.registry.models  # noqa: F401
 from gateway.models import Base
 
 config = context.config
