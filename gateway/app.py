@@ -80,14 +80,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[
             {"name": "filings", "description": "File CEB messages, check them, read back filings and receipts."},
-            {"name": "enterprises", "description": "Registration of enterprises (operator only)."},
+            {"name": "enterprises", "description": "The registry (企业备案): registration by the operator, versioned changes "
+             "by the enterprise itself (identity and roles wait for approval), lifecycle, keys and the access log."},
+            {"name": "registry", "description": "What the regulators (customs, inspection, tax, fx) read: the shared "
+             "registration views, the changes feed, and regulator keys."},
             {"name": "service", "description": "Health and metrics."},
         ],
     )
     problems.install(app)
     app.include_router(intake_router)
     app.include_router(enterprises_router)
-    registry.install(app)
+    registry.install(app, registry.load_policy(settings.sharing_policy))
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):  # noqa: ANN001, ANN202

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_xml_depth: int = Field(32, description="deepest element nesting accepted in a filing")
     validation_threads: int = Field(4, description="threads that parse and validate off the event loop")
     db_pool_size: int = 10
+    sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/registry/sharing.toml")
     log_level: str = "INFO"
     log_json: bool = False
 
