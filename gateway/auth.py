@@ -10,9 +10,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 
 from .models import ApiKey, Enterprise
@@ -85,6 +85,10 @@ async def authenticate(request: Request) -> Principal:
         return Principal("regulator", regulator=key.regulator)
     codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
     return Principal("enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes)))
+
+
+# The authenticated caller, as an endpoint parameter.
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 def require_operator(principal: Principal) -> None:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import Principal, authenticate, require_operator
+from ..auth import Caller, Principal, require_operator
 from ..models import Enterprise
 from ..problems import Problem
 from ..registry.policy import policy_of
 from . import service
 from .schemas import (
+    Code,
     FULL_EXAMPLE,
     MINIMAL_EXAMPLE,
     EnterpriseCreated,
@@ -32,8 +33,6 @@ from .schemas import (
 
 router = APIRouter(prefix="/v1", tags=["enterprises"])
 
-Caller = Annotated[Principal, Depends(authenticate)]
-Code = Annotated[str, Path(description="the enterprise's customs code or USCC", examples=["3301960AB1"])]
 
 ERRORS = {
     401: {"description": "no key, or an unknown or revoked one"},

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from schemas.identifiers import enterprise_code_problem, is_customs_code, is_valid_uscc
@@ -310,3 +311,6 @@ class KeysOut(BaseModel):
 
     keys: list[KeyOut]
 
+
+# The enterprise a path names, by either of its codes.
+Code = Annotated[str, Path(description="the enterprise's customs code or USCC", examples=["3301960AB1"])]

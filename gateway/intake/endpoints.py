@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from ..auth import Principal, authenticate, require_active_enterprise
+from ..auth import Caller, require_active_enterprise
 from ..httpbody import read_bounded, require_xml, wants_xml
 from ..metrics import FILINGS
 from ..problems import PROBLEM_JSON, Problem
@@ -17,7 +17,6 @@ from . import queries
 from .service import IntakeService
 
 router = APIRouter(prefix="/v1", tags=["filings"])
-Caller = Annotated[Principal, Depends(authenticate)]
 
 _XML_BODY = {
     "requestBody": {

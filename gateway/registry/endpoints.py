@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from ..auth import REGULATORS, Principal, authenticate, require_operator, require_regulator
+from ..auth import REGULATORS, Caller, require_operator, require_regulator
 from ..enterprises import service as enterprises
 from ..problems import Problem
 from . import service
 from .policy import policy_of
+from ..enterprises.schemas import Code
 from .schemas import (
     ACCESS_LOG_EXAMPLE,
     CHANGES_EXAMPLE,
@@ -26,8 +27,6 @@ from .schemas import (
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
-Caller = Annotated[Principal, Depends(authenticate)]
-Code = Annotated[str, Path(description="the enterprise's customs code or USCC", examples=["3301960AB1"])]
 Regulator = Annotated[str, Path(description=f"one of {', '.join(REGULATORS)}", examples=["customs"])]
 After = Annotated[int, Query(ge=0, description="the cursor: `next` of the previous page; 0 for the start")]
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
