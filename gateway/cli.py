@@ -12,6 +12,8 @@ from .config import get_settings
 app = typer.Typer(help="swx: cross-border e-commerce single window", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+ledger_app = typer.Typer(help="The audit ledger: verification of the log and of proofs", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 
 
 @db_app.command("upgrade")
@@ -21,6 +23,47 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
 
     upgrade(get_settings(), revision)
     typer.echo(f"database at {revision}")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every leaf and node, check every stored checkpoint; exit 1 naming the first failure."""
+    import asyncio
+
+    from ledger import load_or_create_key, verify_log
+
+    from .db import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    if not settings.ledger_key_path.exists():
+        typer.echo(f"no ledger key at {settings.ledger_key_path}: nothing has been signed here", err=True)
+        raise typer.Exit(2)
+    signer = load_or_create_key(settings.ledger_key_path, settings.ledger_origin)
+
+    async def run():  # noqa: ANN202
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await verify_log(session, signer.verifier_key())
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(str(report))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@ledger_app.command("check-proof")
+def ledger_check_proof(
+    path: str = typer.Argument(..., help="a JSON proof bundle (inclusion or consistency) as swx hands them out"),
+    key: str = typer.Option(None, help="the verifier key you trust (GET /v1/ledger/key); default: the bundle's own"),
+) -> None:
+    """Check a proof bundle offline: checkpoint signature, then the inclusion or consistency proof."""
+    from ledger.verify import check_proof_file
+
+    result = check_proof_file(path, trusted_key=key)
+    typer.echo(str(result))
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()

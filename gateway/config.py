@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     validation_threads: int = Field(4, description="threads that parse and validate off the event loop")
     db_pool_size: int = 10
     sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/registry/sharing.toml")
+    ledger_key_path: Path = Field(Path("var/ledger.key"), description="Ed25519 key signing ledger checkpoints; made on first start")
+    ledger_origin: str = Field("swx.example/ledger", description="the ledger's origin line (and key name)")
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -14,6 +14,7 @@ every include/import is resolved inside ``XSD_DIR`` or refused.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -64,11 +65,19 @@ def _xsd_parser() -> etree.XMLParser:
     return parser
 
 
+# libxml2 sets up its built-in schema types lazily and not thread-safely; two threads compiling at
+# once (worker threads at start-up) can fail with "the given type is not a built-in type".
+_compile_lock = threading.Lock()
+
+
 def compile_schema(entry: str) -> etree.XMLSchema:
+    """A freshly compiled schema from ``XSD_DIR / entry``, for callers that need one of their own
+    (an lxml schema keeps its error log on itself, so each validating thread has its own)."""
     path = XSD_DIR / entry
     try:
-        doc = etree.parse(str(path), _xsd_parser())
-        return etree.XMLSchema(doc)
+        with _compile_lock:
+            doc = etree.parse(str(path), _xsd_parser())
+            return etree.XMLSchema(doc)
     except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
         raise SchemaLoadError(f"cannot compile {path}: {exc}") from exc
 

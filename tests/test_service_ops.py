@@ -73,3 +73,18 @@ def test_swx_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "gateway.cli", "--help"], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 0
     assert "serve" in out.stdout and "db" in out.stdout
+
+
+def test_worker_threads_compile_their_schemas_concurrently_at_start_up():
+    """A fresh process compiling in several threads at once (as the validation pool does at start-up)."""
+    code = (
+        "import concurrent.futures as f\n"
+        "from gateway.intake.validate import thread_schemas\n"
+        "with f.ThreadPoolExecutor(8) as pool:\n"
+        "    done = [x.result() for x in [pool.submit(thread_schemas) for _ in range(8)]]\n"
+        "print(len({id(p[0]) for p in done}))\n"
+    )
+    for _ in range(10):  # the race it guards against showed in about one start in three
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert int(out.stdout) >= 2  # several threads, each with its own compiled schema

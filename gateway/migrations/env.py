@@ -11,10 +11,12 @@ from gateway.config import Settings
 from gateway.db import make_engine
 import gateway.enterprises.models  # noqa: F401  (registers the registry's tables)
 import gateway.registry.models  # noqa: F401
+import ledger.store
 from gateway.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+# The ledger keeps its tables in a MetaData of its own: it knows nothing of the gateway.
+target_metadata = [Base.metadata, ledger.store.metadata]
 
 
 def _run(connection: Connection) -> None:
