@@ -38,7 +38,8 @@ enterprise received when the operator registered it.
 """
 
 
-def _operator_token(settings: Settings) -> str:
+def operator_token(settings: Settings) -> str:
+    """The configured operator token, or a fresh one printed once to the terminal that started swx."""
     if settings.operator_token:
         return settings.operator_token
     token = "swx_op_" + secrets.token_urlsafe(32)
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        app.state.operator_token = _operator_token(settings)
+        app.state.operator_token = operator_token(settings)
         app.state.intake = IntakeService(
             app.state.sessions, executor, settings.max_xml_depth, serialize_writes=settings.is_sqlite
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 import typer
 
@@ -82,11 +81,11 @@ def serve(
     configure(settings.log_level, settings.log_json)
     upgrade(settings)
     if not settings.operator_token:
-        # One token for every worker process, printed once here rather than by each worker.
-        token = "swx_op_" + secrets.token_urlsafe(32)
-        os.environ["SWX_OPERATOR_TOKEN"] = token
+        from .app import operator_token
+
+        # One token for every worker process, made and printed once here rather than by each worker.
+        os.environ["SWX_OPERATOR_TOKEN"] = operator_token(settings)
         get_settings.cache_clear()
-        typer.echo(f"swx: no SWX_OPERATOR_TOKEN set; this run's operator token is:\n  {token}", err=True)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

@@ -93,8 +93,9 @@ class IntakeService:
             await self._keep_rejection(principal, body, None, outcome, [finding])
             return outcome
         if checked.cop_code is not None and checked.cop_code != principal.code:
-            outcome = foreign_sender_outcome(checked, principal)
-            await self._keep_rejection(principal, checked.raw, checked, outcome, outcome_findings(outcome))
+            finding = next(f for f in checked.findings if f.code == ADDRESS_MISMATCH and (f.path or "").endswith("copCode"))
+            outcome = foreign_sender_outcome(checked, finding)
+            await self._keep_rejection(principal, checked.raw, checked, outcome, [finding])
             return outcome
         for attempt in range(3):
             try:
@@ -347,14 +348,9 @@ def malformed_outcome(finding: Finding) -> Outcome:
     return Outcome(400, body, xml, "900")
 
 
-def foreign_sender_outcome(checked: Checked, principal: Principal) -> Outcome:
-    finding = next(f for f in checked.findings if f.code == ADDRESS_MISMATCH and f.path and f.path.endswith("copCode"))
+def foreign_sender_outcome(checked: Checked, finding: Finding) -> Outcome:
     body = {
         "type": "about:blank", "title": "Forbidden", "status": 403,
         "detail": finding.message, "guid": checked.guid, "errors": [finding.as_dict()],
     }
     return Outcome(403, body, None)
-
-
-def outcome_findings(outcome: Outcome) -> list[Finding]:
-    return [Finding(**e) for e in outcome.body.get("errors", [])]
