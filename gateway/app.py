@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import sys
@@ -17,6 +19,8 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from . import __version__, problems, registry
+from .audit.endpoints import router as ledger_router
+from .audit.service import AuditLog
 from .auth import authenticate, require_operator
 from .config import Settings, get_settings
 from .db import make_engine, make_sessionmaker
@@ -64,13 +68,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.operator_token = operator_token(settings)
+        # SQLite has one writer at a time: every writer (intake, registry, sequencer) queues here.
+        app.state.write_lock = asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
+        app.state.audit = AuditLog(settings)
         app.state.intake = IntakeService(
-            app.state.sessions, executor, settings.max_xml_depth, serialize_writes=settings.is_sqlite
+            app.state.sessions, executor, settings.max_xml_depth,
+            write_lock=app.state.write_lock, on_commit=app.state.audit.committed,
         )
-        log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True))
+        await app.state.audit.start(app.state.sessions, app.state.write_lock)
+        log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True),
+                 ledger_key=app.state.audit.ledger.verifier_key)
         try:
             yield
         finally:
+            await app.state.audit.stop()
             executor.shutdown(wait=True)
             await engine.dispose()
 
@@ -85,12 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              "by the enterprise itself (identity and roles wait for approval), lifecycle, keys and the access log."},
             {"name": "registry", "description": "What the regulators (customs, inspection, tax, fx) read: the shared "
              "registration views, the changes feed, and regulator keys."},
+            {"name": "ledger", "description": "The audit ledger: signed checkpoints, entries, inclusion and consistency "
+             "proofs anyone can check offline, and the trace (追溯) of one declaration."},
             {"name": "service", "description": "Health and metrics."},
         ],
     )
     problems.install(app)
     app.include_router(intake_router)
     app.include_router(enterprises_router)
+    app.include_router(ledger_router)
     registry.install(app, registry.load_policy(settings.sharing_policy))
 
     @app.middleware("http")

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/registry/sharing.toml")
     ledger_key_path: Path = Field(Path("var/ledger.key"), description="Ed25519 key signing ledger checkpoints; made on first start")
     ledger_origin: str = Field("swx.example/ledger", description="the ledger's origin line (and key name)")
+    ledger_interval: float = Field(1.0, description="seconds between sequencer runs when nothing wakes it sooner")
+    ledger_batch: int = Field(5000, description="most entries sequenced under one checkpoint")
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -56,6 +56,9 @@ _LAZY = {
     "inclusion_proof": "log",
     "consistency_proof": "log",
     "find": "log",
+    "entries_at": "log",
+    "indexes_for": "log",
+    "topics_of": "log",
     "latest_checkpoint": "log",
     "checkpoint_at": "log",
     "tree_size": "log",
@@ -77,6 +80,7 @@ __all__ = [
     "PERSONAL_FIELDS", "Entry", "EntryError", "PersonalDataError", "assert_no_personal_data", "utc_now",
     "EMPTY_ROOT", "ProofError", "leaf_hash", "node_hash", "verify_consistency", "verify_inclusion",
     "Ledger", "Receipt", "LoggedEntry", "submit", "submit_many", "inclusion_proof", "consistency_proof", "find",
+    "entries_at", "indexes_for", "topics_of",
     "latest_checkpoint", "checkpoint_at", "tree_size", "root_at", "inclusion_bundle", "consistency_bundle",
     "Sequencer", "LedgerCorruptedError", "verify_log", "VerifyReport", "metadata", "create_all", "drop_all",
 ]  # fmt: skip

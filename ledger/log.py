@@ -29,6 +29,9 @@ from .entries import Entry, assert_no_personal_data
 from .merkle import NodeId, ProofError
 from .store import bulk_insert, checkpoints, nodes, pending, utcnow
 from .store import entries as entries_t
+from .store import topics as topics_t
+
+MAX_TOPIC_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -51,23 +54,43 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-async def submit(session: AsyncSession, entry: Entry) -> Receipt:
-    """Queue ``entry`` in the caller's transaction; it is sequenced after that transaction commits."""
-    return (await submit_many(session, [entry]))[0]
+Item = Entry | tuple[Entry, Iterable[str]]
 
 
-async def submit_many(session: AsyncSession, items: Iterable[Entry]) -> list[Receipt]:
+def _topics(values: Iterable[str]) -> str | None:
+    """Topics as stored on the pending row: distinct, newline-separated (None when there are none)."""
+    out: list[str] = []
+    for t in values:
+        if not isinstance(t, str) or not t or len(t) > MAX_TOPIC_CHARS or "\n" in t:
+            raise ValueError(f"a topic is a non-empty line of at most {MAX_TOPIC_CHARS} characters, not {t!r}")
+        if t not in out:
+            out.append(t)
+    return "\n".join(out) or None
+
+
+async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()) -> Receipt:
+    """Queue ``entry`` in the caller's transaction; it is sequenced after that transaction commits.
+
+    ``topics`` are index keys under which the entry can be found once sequenced (``indexes_for``);
+    they are not part of the entry and are not hashed.
+    """
+    return (await submit_many(session, [(entry, topics)]))[0]
+
+
+async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Receipt]:
+    """Queue several entries (each an ``Entry`` or an ``(Entry, topics)`` pair) in one statement."""
     receipts: list[Receipt] = []
     now = utcnow()
-    rows: list[tuple[bytes, datetime]] = []
-    for e in items:
+    rows: list[tuple[bytes, str | None, datetime]] = []
+    for item in items:
+        e, tops = item if isinstance(item, tuple) else (item, ())
         if not isinstance(e, Entry):
             raise TypeError("submit takes ledger.Entry objects")
         assert_no_personal_data(e)  # Entry checks on construction; a second look costs little
         data = e.to_bytes()
-        rows.append((data, now))
+        rows.append((data, _topics(tops), now))
         receipts.append(Receipt(merkle.leaf_hash(data), data))
-    await bulk_insert(session, pending, ("entry", "created_at"), rows, ordered=True)
+    await bulk_insert(session, pending, ("entry", "topics", "created_at"), rows, ordered=True)
     return receipts
 
 
@@ -144,6 +167,46 @@ async def entries(session: AsyncSession, start: int, end: int) -> list[LoggedEnt
         .order_by(entries_t.c.idx)
     )
     return [LoggedEntry(i, bytes(e), bytes(h), t) for i, e, h, t in res]
+
+
+async def entries_at(session: AsyncSession, indexes: Iterable[int]) -> list[LoggedEntry]:
+    """The entries at ``indexes`` (those that exist), in index order."""
+    wanted = sorted(set(indexes))
+    if not wanted:
+        return []
+    res = await session.execute(
+        select(entries_t.c.idx, entries_t.c.entry, entries_t.c.leaf_hash, entries_t.c.created_at)
+        .where(entries_t.c.idx.in_(wanted))
+        .order_by(entries_t.c.idx)
+    )
+    return [LoggedEntry(i, bytes(e), bytes(h), t) for i, e, h, t in res]
+
+
+async def indexes_for(
+    session: AsyncSession, topics: Iterable[str], *, start: int = 0, end: int | None = None, limit: int | None = None
+) -> list[int]:
+    """Indexes of the sequenced entries filed under any of ``topics``, ascending, within ``[start, end)``."""
+    wanted = sorted(set(topics))
+    if not wanted:
+        return []
+    query = select(topics_t.c.idx).distinct().where(topics_t.c.topic.in_(wanted), topics_t.c.idx >= start)
+    if end is not None:
+        query = query.where(topics_t.c.idx < end)
+    query = query.order_by(topics_t.c.idx)
+    if limit is not None:
+        query = query.limit(limit)
+    return [i for (i,) in await session.execute(query)]
+
+
+async def topics_of(session: AsyncSession, indexes: Iterable[int]) -> dict[int, set[str]]:
+    """The topics each of ``indexes`` was filed under."""
+    wanted = sorted(set(indexes))
+    out: dict[int, set[str]] = {i: set() for i in wanted}
+    if wanted:
+        res = await session.execute(select(topics_t.c.idx, topics_t.c.topic).where(topics_t.c.idx.in_(wanted)))
+        for i, t in res:
+            out[i].add(t)
+    return out
 
 
 async def find(session: AsyncSession, leaf_hash: bytes) -> list[int]:
@@ -244,6 +307,9 @@ class Ledger:
     inclusion_proof = staticmethod(inclusion_proof)
     consistency_proof = staticmethod(consistency_proof)
     entries = staticmethod(entries)
+    entries_at = staticmethod(entries_at)
+    indexes_for = staticmethod(indexes_for)
+    topics_of = staticmethod(topics_of)
     find = staticmethod(find)
     latest_checkpoint = staticmethod(latest_checkpoint)
     checkpoint_at = staticmethod(checkpoint_at)

@@ -19,6 +19,7 @@ A crash anywhere rolls the whole batch back, pending rows included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import merkle
 from .checkpoint import NoteSigner, sign_checkpoint
 from .log import fetch_nodes
-from .store import bulk_insert, checkpoints, entries, nodes, pending, utcnow
+from .store import bulk_insert, checkpoints, entries, nodes, pending, topics, utcnow
 
 log = logging.getLogger("swx.ledger")
 
@@ -61,7 +62,7 @@ class Sequencer:
         # On SQLite this DELETE is the transaction's first statement, so its write lock comes first.
         oldest = select(pending.c.id).order_by(pending.c.id).limit(max_batch).scalar_subquery()
         taken = (
-            await session.execute(delete(pending).where(pending.c.id.in_(oldest)).returning(pending.c.id, pending.c.entry))
+            await session.execute(delete(pending).where(pending.c.id.in_(oldest)).returning(pending.c.id, pending.c.entry, pending.c.topics))
         ).all()
         taken.sort(key=lambda r: r[0])
         head = (
@@ -81,28 +82,41 @@ class Sequencer:
         now = utcnow()
         entry_rows: list[tuple[Any, ...]] = []
         node_rows: list[tuple[int, int, bytes]] = []
-        for _, data in taken:
+        topic_rows: list[tuple[str, int]] = []
+        for _, data, tops in taken:
             data = bytes(data)
             leaf = merkle.leaf_hash(data)
+            if tops:
+                topic_rows.extend((t, frontier.size) for t in tops.split("\n"))
             entry_rows.append((frontier.size, data, leaf, now))
             node_rows.extend(frontier.append(leaf))
         for i in range(0, len(entry_rows), INSERT_CHUNK):
             await bulk_insert(session, entries, ("idx", "entry", "leaf_hash", "created_at"), entry_rows[i : i + INSERT_CHUNK])
         for i in range(0, len(node_rows), INSERT_CHUNK):
             await bulk_insert(session, nodes, ("level", "idx", "hash"), node_rows[i : i + INSERT_CHUNK])
+        for i in range(0, len(topic_rows), INSERT_CHUNK):
+            await bulk_insert(session, topics, ("topic", "idx"), topic_rows[i : i + INSERT_CHUNK])
         new_root = frontier.root()
         note = sign_checkpoint(self.signer, self.origin, frontier.size, new_root)
         await session.execute(insert(checkpoints).values(size=frontier.size, root=new_root, note=note, created_at=now))
         return len(taken)
 
     async def integrate(
-        self, session_factory: Callable[[], AsyncSession], max_batch: int = 1000, max_batches: int | None = None
+        self,
+        session_factory: Callable[[], AsyncSession],
+        max_batch: int = 1000,
+        max_batches: int | None = None,
+        guard: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> int:
         """Sequence pending entries, one transaction and one checkpoint per batch of up to ``max_batch``,
-        until none are left (or ``max_batches`` ran). Returns how many entries were sequenced."""
+        until none are left (or ``max_batches`` ran). Returns how many entries were sequenced.
+
+        ``guard`` (e.g. an ``asyncio.Lock``) is held around each batch: on SQLite, the application's
+        own writer lock, so that the sequencer queues with the other writers instead of busy-waiting."""
         total = batches = 0
+        guard = guard if guard is not None else contextlib.nullcontext()
         while max_batches is None or batches < max_batches:
-            async with session_factory() as session, session.begin():
+            async with guard, session_factory() as session, session.begin():
                 n = await self.integrate_batch(session, max_batch)
             total += n
             batches += 1
@@ -116,7 +130,11 @@ class Sequencer:
             self._wake.set()
 
     async def run_forever(
-        self, session_factory: Callable[[], AsyncSession], interval: float = 1.0, max_batch: int = 1000
+        self,
+        session_factory: Callable[[], AsyncSession],
+        interval: float = 1.0,
+        max_batch: int = 1000,
+        guard: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         """Integrate every ``interval`` seconds (or when notified) until cancelled; errors are logged
         and retried with backoff. Start it as a task in the app lifespan; cancel it on shutdown."""
@@ -124,7 +142,7 @@ class Sequencer:
         delay = interval
         while True:
             try:
-                n = await self.integrate(session_factory, max_batch)
+                n = await self.integrate(session_factory, max_batch, guard=guard)
                 if n:
                     log.debug("ledger: sequenced %d entries", n)
                 delay = interval

@@ -10,6 +10,10 @@
                         ``[i * 2**L, (i + 1) * 2**L)``; level 0 is the tree's own copy of the leaf hashes.
                         A log of ``n`` entries holds ``2n - popcount(n)`` rows. Any inclusion or
                         consistency proof needs at most ~2 log2(n) of them, read in one query.
+``ledger_topics``       an index, not part of the log: ``(topic, idx)`` pairs, written by the sequencer
+                        from the topics given at submit ("order:EBP/NO", "party:CODE", ...), so that
+                        callers find the entries about a thing without scanning the log. Topics are
+                        never hashed: whoever reads an entry through them checks the entry itself.
 ``ledger_checkpoints``  one signed checkpoint per sequenced batch: ``size`` (PK), ``root``, the signed
                         note ``note`` (C2SP format) and ``created_at``. The newest row's size is the
                         tree size; its root is the one the sequencer continues from.
@@ -66,6 +70,7 @@ class PendingRow(LedgerBase):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     entry: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    topics: Mapped[str | None] = mapped_column(Text)  # newline-separated, copied to ledger_topics
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
 
@@ -87,6 +92,14 @@ class NodeRow(LedgerBase):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
 
 
+class TopicRow(LedgerBase):
+    __tablename__ = "ledger_topics"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class CheckpointRow(LedgerBase):
     __tablename__ = "ledger_checkpoints"
 
@@ -99,8 +112,9 @@ class CheckpointRow(LedgerBase):
 pending = PendingRow.__table__
 entries = EntryRow.__table__
 nodes = NodeRow.__table__
+topics = TopicRow.__table__
 checkpoints = CheckpointRow.__table__
-TABLES = (pending, entries, nodes, checkpoints)
+TABLES = (pending, entries, nodes, topics, checkpoints)
 
 
 async def create_all(conn: AsyncConnection) -> None:

@@ -52,7 +52,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory):
         _reset_postgres(url)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'swx.db'}"
-    return Settings(database_url=url, operator_token=OPERATOR_TOKEN, validation_threads=2, max_body_bytes=10 * 1024 * 1024)
+    return Settings(
+        database_url=url, operator_token=OPERATOR_TOKEN, validation_threads=2, max_body_bytes=10 * 1024 * 1024,
+        ledger_key_path=tmp_path_factory.mktemp("ledger") / "ledger.key", ledger_interval=0.2,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -579,7 +579,7 @@ async def report(db: DB):
 def test_tables_are_prefixed():
     from ledger.store import metadata
 
-    assert sorted(metadata.tables) == ["ledger_checkpoints", "ledger_entries", "ledger_nodes", "ledger_pending"]
+    assert sorted(metadata.tables) == ["ledger_checkpoints", "ledger_entries", "ledger_nodes", "ledger_pending", "ledger_topics"]
 
 
 async def test_empty_log(db):
@@ -620,6 +620,29 @@ async def test_submit_is_part_of_the_callers_transaction(db):
         async with db.sessions() as s, s.begin():
             await db.ledger.submit(s, sneaky)
     assert await all_entry_bytes(db) == [entry(2).to_bytes()]
+
+
+async def test_topics_index_sequenced_entries(db):
+    async with db.sessions() as s, s.begin():
+        await db.ledger.submit_many(s, [
+            (entry(0), ["order:A/1", "party:A"]), entry(1), (entry(2), ["party:A", "party:A"]), (entry(3), ["order:A/1"]),
+        ])
+        with pytest.raises(ValueError):
+            await db.ledger.submit(s, entry(4), ["two\nlines"])
+        with pytest.raises(ValueError):
+            await db.ledger.submit(s, entry(4), ["x" * 201])
+    async with db.sessions() as s:
+        assert await db.ledger.indexes_for(s, ["party:A"]) == []  # nothing before sequencing
+    assert await db.seq.integrate(db.sessions, max_batch=3) == 4  # topics follow entries across batches
+    async with db.sessions() as s:
+        assert await db.ledger.indexes_for(s, ["order:A/1"]) == [0, 3]
+        assert await db.ledger.indexes_for(s, ["order:A/1", "party:A"]) == [0, 2, 3]
+        assert await db.ledger.indexes_for(s, ["party:A", "order:A/1"], start=1, end=3) == [2]
+        assert await db.ledger.indexes_for(s, ["order:A/1", "party:A"], limit=2) == [0, 2]
+        assert await db.ledger.topics_of(s, [0, 1, 2]) == {0: {"order:A/1", "party:A"}, 1: set(), 2: {"party:A"}}
+        got = await db.ledger.entries_at(s, [3, 0, 99])
+        assert [(e.index, Entry.from_bytes(e.entry)) for e in got] == [(0, entry(0)), (3, entry(3))]
+    assert (await report(db)).ok
 
 
 async def test_stored_node_proofs_equal_reference(db):

@@ -5,13 +5,13 @@ row mirrors the version in effect, and each version that takes effect is announc
 regulator the sharing policy names (``registry_shares``, the regulators' changes feed).
 
 Writes to the registry are serialized: on PostgreSQL by a transaction-scoped advisory lock (so that
-version numbers never collide and feed cursors are committed in order), on SQLite by an in-process
-lock (SQLite has one writer at a time anyway).
+version numbers never collide and feed cursors are committed in order), on SQLite by the app's
+writer lock (SQLite has one writer at a time anyway). Every version, decision and share is noted
+for the audit ledger in the same transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timezone
@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..audit import events as audit
+from ..audit import trail
 from ..auth import Principal, hash_key, new_api_key
 from ..models import ApiKey, Enterprise, utcnow
 from ..problems import Problem
@@ -47,13 +49,13 @@ async def writing(app: Any, *, serialize: bool = True) -> AsyncIterator[AsyncSes
     """
     state = app.state
     postgres = state.engine.dialect.name == "postgresql"
-    lock = getattr(state, "registry_write_lock", None)
-    if lock is None:
-        lock = state.registry_write_lock = contextlib.nullcontext() if postgres else asyncio.Lock()
-    async with lock, state.sessions() as session, session.begin():
+    async with state.write_lock, state.sessions() as session, session.begin():
         if postgres and serialize:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK_KEY})
         yield session
+        queued = await trail.flush(session)
+    if queued:
+        state.audit.committed()
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -228,10 +230,20 @@ async def versions(session: AsyncSession, ent: Enterprise) -> list[dict]:
 # ---- writing ------------------------------------------------------------------------------------------
 
 
-def share(session: AsyncSession, policy: SharingPolicy, code: str, version: int, kind: str) -> None:
+def share(session: AsyncSession, policy: SharingPolicy, code: str, version: int, kind: str, record: dict) -> None:
     """Announce a version that took effect to every regulator the policy names."""
     for regulator in policy.regulators:
         session.add(RegistryShare(regulator=regulator, enterprise_code=code, version=version, kind=kind))
+    if policy.regulators:
+        trail.note(session, audit.registration_shared(code, version, record=record, kind=kind, regulators=policy.regulators))
+
+
+def add_version(session: AsyncSession, row: EnterpriseVersion) -> None:
+    session.add(row)
+    trail.note(session, audit.registration_created(
+        row.enterprise_code, row.version, record=row.record, kind=row.kind, state=row.state, status=row.status,
+        changed=row.changed_fields, by=row.created_by,
+    ))
 
 
 def take_effect(
@@ -241,7 +253,7 @@ def take_effect(
     current.state = SUPERSEDED
     row.state = ACTIVE
     mirror(ent, row.record, row.version, row.status)
-    share(session, policy, ent.code, row.version, row.kind)
+    share(session, policy, ent.code, row.version, row.kind, row.record)
 
 
 async def register(session: AsyncSession, policy: SharingPolicy, payload: EnterpriseIn) -> tuple[Enterprise, str]:
@@ -254,11 +266,11 @@ async def register(session: AsyncSession, policy: SharingPolicy, payload: Enterp
     await session.flush()
     key = new_api_key()
     session.add(ApiKey(key_hash=hash_key(key), prefix=key[:12], enterprise_code=code))
-    session.add(EnterpriseVersion(
+    add_version(session, EnterpriseVersion(
         enterprise_code=code, version=1, record=record, status="active", kind="registered", state=ACTIVE,
         changed_fields=[f for f in FIELDS if record.get(f) not in (None, [])], created_by="operator",
     ))
-    share(session, policy, code, 1, "registered")
+    share(session, policy, code, 1, "registered", record)
     await session.flush()
     return ent, key
 
@@ -294,12 +306,12 @@ async def change(
             enterprise_code=ent.code, version=await next_version(session, ent.code), record={**current.record, **now},
             status=ent.status, kind="changed", state=ACTIVE, changed_fields=[f for f in FIELDS if f in now], created_by=by,
         )
-        session.add(row)
+        add_version(session, row)
         take_effect(session, policy, ent, current, row)
         await session.flush()
         current = row
     if gated:
-        session.add(EnterpriseVersion(
+        add_version(session, EnterpriseVersion(
             enterprise_code=ent.code, version=await next_version(session, ent.code), record={**current.record, **gated},
             status=ent.status, kind="changed", state=PENDING, changed_fields=[f for f in FIELDS if f in gated], created_by=by,
         ))
@@ -320,6 +332,7 @@ async def decide(
     row.decision_note = note
     if not approve:
         row.state = REJECTED
+        trail.note(session, audit.registration_decided(ent.code, version, record=row.record, approved=False))
         return
     if ent.status == "cancelled":
         raise Problem(409, "Conflict", f"enterprise {ent.code} is cancelled; its registration can no longer change")
@@ -330,6 +343,7 @@ async def decide(
     await check_unique(session, {f: record.get(f) for f in ("customsCode", "uscc")}, ent.code)
     row.record = record
     row.status = ent.status
+    trail.note(session, audit.registration_decided(ent.code, version, record=record, approved=True))
     take_effect(session, policy, ent, current, row)
     await session.flush()
 
@@ -349,7 +363,7 @@ async def lifecycle(session: AsyncSession, policy: SharingPolicy, ent: Enterpris
         enterprise_code=ent.code, version=await next_version(session, ent.code), record=current.record, status=status,
         kind=kind, state=ACTIVE, changed_fields=["status"], created_by="operator", decided_at=now, decision_note=note,
     )
-    session.add(row)
+    add_version(session, row)
     take_effect(session, policy, ent, current, row)
     await session.flush()
 

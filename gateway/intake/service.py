@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import select, text, tuple_
@@ -29,6 +31,8 @@ from schemas.catalog import (
     STATUS_SAVED,
 )
 
+from ..audit import events as audit
+from ..audit.trail import flush, note
 from ..auth import Principal
 from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection, utcnow
 from ..xmlsafe import UnsafeXml
@@ -57,15 +61,21 @@ class Outcome:
 
 class IntakeService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], executor: Executor, max_depth: int, *, serialize_writes: bool = False
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        executor: Executor,
+        max_depth: int,
+        *,
+        write_lock: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.executor = executor
         self.max_depth = max_depth
-        # SQLite has one writer at a time; queueing writers here beats its busy-wait back-off by far.
-        self._write_lock: asyncio.Lock | contextlib.AbstractAsyncContextManager = (
-            asyncio.Lock() if serialize_writes else contextlib.nullcontext()
-        )
+        # SQLite has one writer at a time: the app's writer lock queues writers, which beats SQLite's
+        # busy-wait back-off by far. On PostgreSQL there is none.
+        self._write_lock = write_lock if write_lock is not None else contextlib.nullcontext()
+        self._on_commit = on_commit  # wakes the ledger sequencer
 
     async def check(self, body: bytes, principal: Principal) -> Checked:
         """Steps 1–3 in a worker thread. Raises UnsafeXml for unreadable input."""
@@ -108,31 +118,41 @@ class IntakeService:
 
     async def _file_checked(self, checked: Checked, principal: Principal) -> Outcome:
         async with self._write_lock, self.sessions() as session, session.begin():
-            if checked.guid:
-                if session.bind.dialect.name == "postgresql":
-                    # Filings of one guid take turns, so a resubmission racing its original is answered
-                    # as a replay rather than judged against the documents the original is storing.
-                    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": checked.guid})
-                prior = (await session.execute(select(Message).where(Message.guid == checked.guid))).scalar_one_or_none()
-                if prior is not None:
-                    return replay_or_conflict(prior, checked)
-            findings = list(checked.findings)
-            stored: dict[tuple[str, str], Document] = {}
-            if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
-                findings += await party_findings_for(session, checked.docs)
-                stored = await existing_documents(session, checked.docs)
-                findings += key_findings(checked.docs, stored, principal.code)
-            if findings:
-                outcome = rejected_outcome(checked, findings)
-                await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
-                return outcome
-            return await store_filing(session, checked, principal, stored)
+            outcome = await self._judge(session, checked, principal)
+            queued = await flush(session)
+        if queued:
+            self._on_commit()
+        return outcome
+
+    async def _judge(self, session: AsyncSession, checked: Checked, principal: Principal) -> Outcome:
+        """Judge a filing inside the transaction ``_file_checked`` opened, storing its outcome."""
+        if checked.guid:
+            if session.bind.dialect.name == "postgresql":
+                # Filings of one guid take turns, so a resubmission racing its original is answered
+                # as a replay rather than judged against the documents the original is storing.
+                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": checked.guid})
+            prior = (await session.execute(select(Message).where(Message.guid == checked.guid))).scalar_one_or_none()
+            if prior is not None:
+                return replay_or_conflict(prior, checked)
+        findings = list(checked.findings)
+        stored: dict[tuple[str, str], Document] = {}
+        if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
+            findings += await party_findings_for(session, checked.docs)
+            stored = await existing_documents(session, checked.docs)
+            findings += key_findings(checked.docs, stored, principal.code)
+        if findings:
+            outcome = rejected_outcome(checked, findings)
+            await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
+            return outcome
+        return await store_filing(session, checked, principal, stored)
 
     async def _keep_rejection(
         self, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
     ) -> None:
         async with self._write_lock, self.sessions() as session, session.begin():
             await self._store_rejection(session, principal, raw, checked, outcome, findings)
+            await flush(session)
+        self._on_commit()
 
     @staticmethod
     async def _store_rejection(
@@ -157,6 +177,11 @@ class IntakeService:
         )
         session.add(rejection)
         await session.flush()
+        readable = checked is not None and checked.mtype is not None and not any(f.layer == "schema" for f in findings)
+        note(session, *audit.filing_rejected(
+            sender=principal.code, guid=rejection.guid, message_type=rejection.message_type, digest=digest,
+            http_status=outcome.status, codes=[f.code for f in findings], docs=checked.docs if readable else (),
+        ))
         if outcome.xml is not None and principal.code:
             status = worst_code(findings)
             if outcome.receipt_type == "900":  # CEB900 carries the exchange code as a negative number
@@ -253,6 +278,10 @@ async def store_filing(
             await session.flush()
         else:
             known = set(row.parties.values()) | {row.owner_code}
+            if row.status != status:
+                note(session, audit.document_state(
+                    doc, sender=principal.code, digest=checked.digest, before=row.status, after=status, version=row.version + 1,
+                ))
             row.version += 1
             row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
             if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
@@ -268,6 +297,9 @@ async def store_filing(
             xml=etree.tostring(doc.node, encoding="unicode"), created_at=now,
         ))
         document_ids.append(row.id)
+        note(session, audit.filing_accepted(
+            doc, sender=principal.code, guid=checked.guid, digest=checked.digest, version=row.version, status=status,
+        ))
         info = _return_info(doc, row.version)
         fields = document_fields(mt, doc.head.values(), row.pre_no)
         returns.append(DocumentReturn(fields, status if status != STATUS_DELETED else STATUS_DECLARED, info))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..audit import events as audit
+from ..audit import trail
 from ..enterprises.models import ACTIVE, SUPERSEDED, EnterpriseVersion
 from ..enterprises.service import current_row, iso, resolve
 from ..models import Enterprise
@@ -30,6 +32,7 @@ def _view(policy: SharingPolicy, regulator: str, ent_code: str, row: EnterpriseV
 
 def _log(session: AsyncSession, regulator: str, code: str, view: dict, via: str) -> None:
     session.add(RegistryAccess(regulator=regulator, enterprise_code=code, version=view["version"], fields=list(view), via=via))
+    trail.note(session, audit.registration_read(code, view["version"], regulator=regulator, view=view, via=via))
 
 
 async def read(session: AsyncSession, policy: SharingPolicy, regulator: str, code: str, version: int | None) -> dict:
