@@ -84,7 +84,8 @@ def bench_http(args: argparse.Namespace) -> None:
     if url.startswith("postgresql"):
         _reset_postgres(url)
     port = _free_port()
-    env = {**os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING",
+           "SWX_LEDGER_KEY_PATH": f"{tmp}/ledger.key"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -113,9 +114,23 @@ def bench_http(args: argparse.Namespace) -> None:
         print(f"filings         {n} single-order messages, statuses {statuses}")
         print(f"throughput      {n / elapsed:,.0f} filings/s")
         print(f"latency         p50 {lat[n // 2] * 1000:.1f} ms  p95 {lat[int(n * .95)] * 1000:.1f} ms  p99 {lat[int(n * .99)] * 1000:.1f} ms")
+        print(f"ledger          {_ledger_lag(base, args.filings)}")
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _ledger_lag(base: str, filings: int) -> str:
+    """How long after the last answer every filing was in a signed checkpoint (one entry per filing)."""
+    t = time.perf_counter()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    while True:
+        size = int(httpx.get(base + "/v1/ledger/checkpoint", headers=auth).text.split("\n")[1])
+        if size >= filings or time.perf_counter() - t > 30:
+            break
+        time.sleep(0.01)
+    state = "every filing" if size >= filings else "NOT every filing"
+    return f"{size:,} entries; {state} in a signed checkpoint {1000 * (time.perf_counter() - t):.0f} ms after the last answer"
 
 
 def bench_validation(args: argparse.Namespace) -> None:

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     ledger_origin: str = Field("swx.example/ledger", description="the ledger's origin line (and key name)")
     ledger_interval: float = Field(1.0, description="seconds between sequencer runs when nothing wakes it sooner")
     ledger_batch: int = Field(5000, description="most entries sequenced under one checkpoint")
+    ledger_linger: float = Field(0.05, description="seconds the sequencer waits for more events once woken (batching)")
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -135,9 +135,13 @@ class Sequencer:
         interval: float = 1.0,
         max_batch: int = 1000,
         guard: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        linger: float = 0.0,
     ) -> None:
         """Integrate every ``interval`` seconds (or when notified) until cancelled; errors are logged
-        and retried with backoff. Start it as a task in the app lifespan; cancel it on shutdown."""
+        and retried with backoff. Start it as a task in the app lifespan; cancel it on shutdown.
+
+        ``linger``: after being woken, wait this long for more events, so that a busy window signs one
+        checkpoint per batch of events rather than one per event."""
         self._wake = asyncio.Event()
         delay = interval
         while True:
@@ -153,6 +157,8 @@ class Sequencer:
                 delay = min(max(delay * 2, interval), 60.0)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
+                if linger:
+                    await asyncio.sleep(linger)
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -96,7 +96,7 @@ async def entries(
 @router.get("/ledger/proof/inclusion", summary="Inclusion proof of one entry (RFC 9162)")
 async def inclusion(
     request: Request, caller: Caller, index: Annotated[int | None, Query(ge=0, description="the entry's index")] = None,
-    hash: Annotated[str | None, Query(description="or the entry's base64 leaf hash")] = None,  # noqa: A002
+    hash: Annotated[str | None, Query(description="or the entry's base64 leaf hash")] = None,
     size: Annotated[int | None, Query(ge=1, description="tree size; the latest checkpoint's when absent")] = None,
 ) -> dict:
     """The audit path from the entry to the root of the tree of `size` entries. With the latest

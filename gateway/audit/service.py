@@ -22,6 +22,7 @@ class AuditLog:
         self.sequencer = self.ledger.sequencer()
         self.interval = settings.ledger_interval
         self.max_batch = settings.ledger_batch
+        self.linger = settings.ledger_linger
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, sessions: async_sessionmaker[AsyncSession], guard: contextlib.AbstractAsyncContextManager[Any]) -> None:
@@ -29,7 +30,9 @@ class AuditLog:
         self._sessions, self._guard = sessions, guard
         await self.sequencer.integrate(sessions, self.max_batch, guard=guard)
         self._task = asyncio.create_task(
-            self.sequencer.run_forever(sessions, interval=self.interval, max_batch=self.max_batch, guard=guard),
+            self.sequencer.run_forever(
+                sessions, interval=self.interval, max_batch=self.max_batch, guard=guard, linger=self.linger
+            ),
             name="swx-ledger-sequencer",
         )
 
@@ -41,7 +44,7 @@ class AuditLog:
             self._task = None
             try:  # leave nothing pending that a clean stop could have sequenced
                 await self.sequencer.integrate(self._sessions, self.max_batch, guard=self._guard)
-            except Exception:  # noqa: BLE001 - the next start sequences it
+            except Exception:
                 log.exception("ledger: final integration failed; the next start will sequence what is pending")
 
     def committed(self) -> None:
