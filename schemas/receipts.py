@@ -1,0 +1,111 @@
+"""Writing CEB receipts: a message's own receipt type (312, 412, …, 622, …) and CEB900 for format failures.
+
+Pure XML, shared by the gateway (its intake answers) and the regulator stand-ins (their verdicts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from lxml import etree
+
+from schemas.catalog import CEB_NS, MessageType
+
+BEIJING = timezone(timedelta(hours=8))  # CEB timestamps are China Standard Time
+_NSMAP = {"ceb": CEB_NS}
+RETURN_INFO_MAX = 1000
+MESSAGE_RETURN_INFO_MAX = 5000
+
+
+def return_time(now: datetime | None = None) -> str:
+    """``YYYYMMDDhhmmssSSS`` (C17) in China Standard Time."""
+    now = (now or datetime.now(timezone.utc)).astimezone(BEIJING)
+    return now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _el(parent: etree._Element, name: str, text: str) -> None:
+    etree.SubElement(parent, f"{{{CEB_NS}}}{name}").text = text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(slots=True)
+class DocumentReturn:
+    """One document's line in a receipt: the head fields it echoes and its verdict."""
+
+    fields: dict[str, str]  # head values (guid, keys, copNo …)
+    status: str
+    info: str
+
+
+# Exact lengths a receipt imposes on fields the filing may carry shorter; longer ones are clipped.
+_EXACT_LENGTH = {"preNo": 18, "invtNo": 18, "customsCode": 4}
+_MAX_LENGTH = {"copNo": 20, "rkdNo": 18}
+_PRE_NO_REQUIRED = {"621", "623", "625"}  # their receipts (622, 624, 626) require preNo
+
+
+def document_fields(mtype: MessageType, head: dict[str, str], pre_no: str | None) -> dict[str, str]:
+    """The values a receipt echoes for one document, filled where the receipt needs more than was filed.
+
+    ``preNo`` is the pre-entry number swx assigns; a refused document has none and its receipt, which
+    requires one, carries 18 zeros. A list receipt requires ``copNo``, which the filing may leave out,
+    so the order (or list) number stands in for it.
+    """
+    out: dict[str, str] = {}
+    for name in mtype.receipt_fields:
+        value = head.get(name) or ""
+        if name == "preNo":
+            value = pre_no or ("0" * 18 if mtype.code in _PRE_NO_REQUIRED else "")
+        elif name == "copNo" and not value:
+            value = head.get("orderNo") or head.get("invtNo") or ""
+        if name in _MAX_LENGTH:
+            value = value[: _MAX_LENGTH[name]]
+        if name in _EXACT_LENGTH and len(value) != _EXACT_LENGTH[name]:
+            value = ""
+        if value:
+            out[name] = value
+    return out
+
+
+def receipt_xml(mtype: MessageType, returns: list[DocumentReturn], *, now: datetime | None = None) -> str:
+    """A ``CEBnnnMessage`` receipt with one return node per document."""
+    root = etree.Element(f"{{{CEB_NS}}}{mtype.receipt_root}", nsmap=_NSMAP, guid=new_guid(), version="1.0")
+    stamp = return_time(now)
+    for r in returns:
+        node = etree.SubElement(root, f"{{{CEB_NS}}}{mtype.receipt_node}")
+        for name in mtype.receipt_fields:
+            if name in r.fields:
+                _el(node, name, r.fields[name])
+        _el(node, "returnStatus", r.status)
+        _el(node, "returnTime", stamp)
+        _el(node, "returnInfo", _clip(r.info or "-", RETURN_INFO_MAX))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
+def message_return_xml(
+    info: str,
+    *,
+    code: str,
+    ori_message_type: str | None,
+    ori_cop_msg_id: str | None,
+    now: datetime | None = None,
+) -> str:
+    """A CEB900 ``MessageReturn``: the answer to a message that could not be read or failed its schema."""
+    root = etree.Element(f"{{{CEB_NS}}}CEB900Message", nsmap=_NSMAP, guid=new_guid(), version="1.0")
+    node = etree.SubElement(root, f"{{{CEB_NS}}}MessageReturn")
+    _el(node, "guid", new_guid())
+    _el(node, "returnStatus", f"-{code.lstrip('-')}")
+    _el(node, "returnInfo", _clip(info or "-", MESSAGE_RETURN_INFO_MAX))
+    _el(node, "returnTime", return_time(now))
+    _el(node, "oriCopMsgId", (ori_cop_msg_id or "")[:255])
+    _el(node, "oriMessageType", (ori_message_type or "")[:15])
+    _el(node, "oriBizMessage", "")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
