@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
@@ -21,6 +21,9 @@ from starlette.responses import JSONResponse, Response
 from . import __version__, problems, registry
 from .audit.endpoints import router as ledger_router
 from .audit.service import AuditLog
+from .routing.dispatcher import DispatchSettings, Dispatcher
+from .routing.endpoints import router as routing_router
+from .routing.table import load_routes
 from .auth import authenticate, require_operator
 from .config import Settings, get_settings
 from .db import make_engine, make_sessionmaker
@@ -52,8 +55,31 @@ def operator_token(settings: Settings) -> str:
     return token
 
 
+async def issue_mock_keys(app: FastAPI) -> dict[str, str]:
+    """Fresh keys for the in-process stand-ins (older regulator keys are revoked: in a deployment that
+    mounts the stand-ins, the stand-ins are the regulators)."""
+    from .auth import REGULATORS
+    from .enterprises.service import issue_key, writing
+
+    keys = {}
+    async with writing(app) as session:
+        for name in REGULATORS:
+            _, keys[name] = await issue_key(session, regulator=name, revoke_others=True)
+    return keys
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    from adapters import adapter_names
+
+    routes = load_routes(settings.routes, adapter_names())  # a bad table stops start-up here
+    mocks, mock_settings = None, None
+    if settings.mock_regulators:
+        from mock_customs.app import create_app as create_mocks
+        from mock_customs.config import MockSettings
+
+        mock_settings = MockSettings(gateway_url=settings.base_url())
+        mocks = create_mocks(mock_settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -70,20 +96,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.operator_token = operator_token(settings)
         # SQLite has one writer at a time: every writer (intake, registry, sequencer) queues here.
         app.state.write_lock = asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
-        app.state.audit = AuditLog(settings)
+        app.state.audit = audit = AuditLog(settings)
+        app.state.routes = routes
+        token = settings.effective_delivery_token(app.state.operator_token)
+        app.state.dispatcher = dispatcher = Dispatcher(
+            app.state.sessions, routes, dispatch_settings(settings, token),
+            write_lock=app.state.write_lock, on_commit=audit.committed,
+        )
+
+        def committed() -> None:  # after a transaction that queued ledger events or deliveries
+            audit.committed()
+            dispatcher.notify()
+
+        app.state.routing_committed = committed
         app.state.intake = IntakeService(
             app.state.sessions, executor, settings.max_xml_depth,
-            write_lock=app.state.write_lock, on_commit=app.state.audit.committed,
+            write_lock=app.state.write_lock, on_commit=committed, routes=routes,
         )
-        await app.state.audit.start(app.state.sessions, app.state.write_lock)
-        log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True),
-                 ledger_key=app.state.audit.ledger.verifier_key)
-        try:
-            yield
-        finally:
-            await app.state.audit.stop()
-            executor.shutdown(wait=True)
-            await engine.dispose()
+        await audit.start(app.state.sessions, app.state.write_lock)
+        async with AsyncExitStack() as stack:
+            if mocks is not None:
+                mock_settings.keys.update(await issue_mock_keys(app))
+                mock_settings.delivery_token, mock_settings.operator_token = token, app.state.operator_token
+                await stack.enter_async_context(mocks.router.lifespan_context(mocks))
+            task = asyncio.create_task(dispatcher.run_forever(), name="swx-dispatcher") if settings.dispatch else None
+            log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True),
+                     ledger_key=audit.ledger.verifier_key, dispatch=settings.dispatch, regulators=settings.base_url() + "/mock"
+                     if mocks is not None else "external")
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await dispatcher.aclose()
+        await audit.stop()
+        executor.shutdown(wait=True)
+        await engine.dispose()
 
     app = FastAPI(
         title="swx single window",
@@ -98,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              "registration views, the changes feed, and regulator keys."},
             {"name": "ledger", "description": "The audit ledger: signed checkpoints, entries, inclusion and consistency "
              "proofs anyone can check offline, and the trace (追溯) of one declaration."},
+            {"name": "routing", "description": "Every accepted filing reaches each regulator that needs it: deliveries, "
+             "pull inboxes, regulators' verdicts, and one declaration's state across all four (docs/regulators.md)."},
             {"name": "service", "description": "Health and metrics."},
         ],
     )
@@ -105,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intake_router)
     app.include_router(enterprises_router)
     app.include_router(ledger_router)
+    app.include_router(routing_router)
+    if mocks is not None:
+        app.mount("/mock", mocks)
     registry.install(app, registry.load_policy(settings.sharing_policy))
 
     @app.middleware("http")
@@ -141,6 +196,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def dispatch_settings(settings: Settings, token: str) -> DispatchSettings:
+    return DispatchSettings(
+        delivery_token=token, public_url=settings.base_url(), timeout=settings.delivery_timeout,
+        lease=settings.delivery_timeout * 3, max_attempts=settings.delivery_max_attempts,
+        backoff_base=settings.delivery_backoff, backoff_cap=settings.delivery_backoff_cap,
+        concurrency=settings.delivery_concurrency,
+    )
 
 
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -13,6 +13,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations)", no_args_is_hel
 app.add_typer(db_app, name="db")
 ledger_app = typer.Typer(help="The audit ledger: verification of the log and of proofs", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+regulators_app = typer.Typer(help="The regulator stand-ins (customs, inspection, tax, fx)", no_args_is_help=True)
+app.add_typer(regulators_app, name="regulators")
 
 
 @db_app.command("upgrade")
@@ -77,9 +79,19 @@ def serve(
     from .logs import configure
     from .migrate import upgrade
 
+    # The service tells regulators where it is (SWX_PUBLIC_URL defaults to http://HOST:PORT).
+    if host:
+        os.environ["SWX_HOST"] = host
+    if port:
+        os.environ["SWX_PORT"] = str(port)
+    get_settings.cache_clear()
     settings = get_settings()
     configure(settings.log_level, settings.log_json)
     upgrade(settings)
+    if workers > 1 and settings.mock_regulators:
+        typer.echo("swx: with several workers each would hold its own in-process stand-ins; run them with "
+                   "`swx regulators serve` and set SWX_MOCK_REGULATORS=false and their urls in the routing table", err=True)
+        raise typer.Exit(2)
     if not settings.operator_token:
         from .app import operator_token
 
@@ -95,6 +107,35 @@ def serve(
         access_log=False,
         log_config=None,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Deliver to the regulators and sequence the ledger, without serving HTTP (several may run on PostgreSQL)."""
+    import asyncio
+
+    from .logs import configure
+    from .routing.worker import run_worker
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_json)
+    asyncio.run(run_worker(settings))
+
+
+@regulators_app.command("serve")
+def regulators_serve(
+    port: int = typer.Option(8100, help="port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    gateway: str = typer.Option("http://127.0.0.1:8000", help="the window's URL, for receipts and registry reads"),
+) -> None:
+    """Run the four stand-ins on their own (keys from SWX_MOCK_KEYS='{"customs": "swx_…", …}', the
+    delivery token from SWX_MOCK_DELIVERY_TOKEN, the operator token from SWX_MOCK_OPERATOR_TOKEN)."""
+    import uvicorn
+
+    from mock_customs.app import create_app as create_mocks
+    from mock_customs.config import MockSettings
+
+    uvicorn.run(create_mocks(MockSettings(gateway_url=gateway)), host=host, port=port, access_log=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

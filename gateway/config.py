@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,8 +30,32 @@ class Settings(BaseSettings):
     ledger_interval: float = Field(1.0, description="seconds between sequencer runs when nothing wakes it sooner")
     ledger_batch: int = Field(5000, description="most entries sequenced under one checkpoint")
     ledger_linger: float = Field(0.05, description="seconds the sequencer waits for more events once woken (batching)")
+    # Routing and delivery to the regulators (docs/regulators.md).
+    routes: Path | None = Field(None, description="routing table file; default gateway/routing/routes.toml")
+    public_url: str | None = Field(None, description="how regulators reach this window; default http://HOST:PORT")
+    delivery_token: str | None = Field(None, description="bearer token on deliveries; default derived from the operator token")
+    dispatch: bool = Field(True, description="run the dispatcher inside swx serve (else run swx worker)")
+    mock_regulators: bool = Field(True, description="mount the regulator stand-ins at /mock and issue their keys")
+    delivery_timeout: float = 10.0
+    delivery_max_attempts: int = Field(8, description="attempts before a delivery is dead")
+    delivery_backoff: float = Field(0.5, description="first retry delay in seconds; doubles per attempt, with jitter")
+    delivery_backoff_cap: float = 300.0
+    delivery_concurrency: int = 32
     log_level: str = "INFO"
     log_json: bool = False
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def effective_delivery_token(self, operator_token: str) -> str:
+        """The configured delivery token, else one derived from the operator token (so that ``swx
+        worker`` processes and the stand-ins agree without another secret to share)."""
+        if self.delivery_token:
+            return self.delivery_token
+        return "swx_dl_" + hashlib.sha256(b"swx delivery token\0" + operator_token.encode()).hexdigest()[:40]
 
     @property
     def is_sqlite(self) -> bool:

@@ -111,6 +111,12 @@ class Document(Base):
     app_status: Mapped[str] = mapped_column(String(3))
     version: Mapped[int] = mapped_column(Integer)
     pre_no: Mapped[str | None] = mapped_column(String(18))
+    # The declaration it belongs to ("ebpCode|orderNo") where its head names both; what it points at
+    # ({"waybill": "logisticsCode|logisticsNo"}); customs' list number once customs has numbered it.
+    order_ref: Mapped[str | None] = mapped_column(String(80), index=True)
+    links: Mapped[dict | None] = mapped_column(JSON)
+    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    topics: Mapped[str | None] = mapped_column(Text)  # its ledger topics, reused by later events about it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -128,7 +134,7 @@ class DocumentVersion(Base):
     position: Mapped[int] = mapped_column(Integer)
     app_type: Mapped[str] = mapped_column(String(1))
     app_status: Mapped[str] = mapped_column(String(3))
-    head_guid: Mapped[str] = mapped_column(String(36))
+    head_guid: Mapped[str] = mapped_column(String(36), index=True)
     xml: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -161,6 +167,7 @@ class Receipt(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     rejection_id: Mapped[int | None] = mapped_column(ForeignKey("rejections.id"), index=True)
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    regulator: Mapped[str | None] = mapped_column(String(20))  # whose verdict it forwards; None: the window's own
     receipt_type: Mapped[str] = mapped_column(String(3))
     return_status: Mapped[str] = mapped_column(String(10))
     return_info: Mapped[str] = mapped_column(Text)

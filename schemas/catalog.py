@@ -116,5 +116,13 @@ STATUS_DELETED = "-1"  # ours: a document withdrawn by appType 3; never sent on 
 # States in which a document may still be changed (appType 2) or deleted (appType 3) by its filer.
 # Ours: once customs has taken a document in (120) or decided on it, it can only be cancelled (623).
 CHANGEABLE_STATES = frozenset({"1", "2", "3", "4", "100"})
+# Order, payment and waybill are what customs matches a list against: it takes a new version of one
+# after accepting it (120) too, until it has concluded (399) on them.
+REFERENCE_KINDS = frozenset({"order", "payment", "waybill"})
+
+
+def changeable(kind: str, status: str) -> bool:
+    """Whether a document of ``kind`` in state ``status`` may still be changed or deleted by its filer."""
+    return status in CHANGEABLE_STATES or (kind in REFERENCE_KINDS and status == "120")
 
 APP_TYPES = {"1": "new", "2": "change", "3": "delete"}

@@ -43,10 +43,21 @@ def _reset_postgres(url: str) -> None:
     asyncio.run(reset())
 
 
+# The regulator stand-ins, tuned for tests: short waits, quick steps.
+MOCK_ENV = {"SWX_MOCK_MATCH_WAIT": "4", "SWX_MOCK_STEP_DELAY": "0.05", "SWX_MOCK_INSPECTION_DELAY": "0.3",
+            "SWX_MOCK_TAX_WAIT": "10"}
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory):
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, port: int):
     from gateway.config import Settings
 
+    os.environ.update(MOCK_ENV)
     url = os.environ.get("SWX_TEST_DATABASE_URL")
     if url:
         _reset_postgres(url)
@@ -55,17 +66,17 @@ def settings(tmp_path_factory: pytest.TempPathFactory):
     return Settings(
         database_url=url, operator_token=OPERATOR_TOKEN, validation_threads=2, max_body_bytes=10 * 1024 * 1024,
         ledger_key_path=tmp_path_factory.mktemp("ledger") / "ledger.key", ledger_interval=0.2,
+        port=port, delivery_backoff=0.1, delivery_backoff_cap=1.0, delivery_max_attempts=6, delivery_timeout=5,
     )
 
 
 @pytest.fixture(scope="session")
-def server(settings):
+def server(settings, port):
     """A real uvicorn server in a background thread; yields its base URL."""
     from gateway.app import create_app
     from gateway.migrate import upgrade
 
     upgrade(settings)
-    port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

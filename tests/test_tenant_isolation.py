@@ -58,7 +58,10 @@ def test_receipt_feed_holds_only_own_receipts(swx, builder, alice, bob):
                 break
             assert {x["addressee"] for x in page["receipts"]} == {firm.code}
             after = page["next"]
-    everyone = swx.http.get("/v1/receipts", headers=swx.operator, params={"limit": 500}).json()["receipts"]
+    everyone, after = [], 0
+    while page := swx.http.get("/v1/receipts", headers=swx.operator, params={"after": after, "limit": 500}).json()["receipts"]:
+        everyone += page
+        after = page[-1]["id"]
     assert {alice.code, bob.code} <= {x["addressee"] for x in everyone}
 
 

@@ -35,9 +35,17 @@ REGISTRATION_APPROVED = "registration.version.approved"
 REGISTRATION_REJECTED = "registration.version.rejected"
 REGISTRATION_SHARED = "registration.shared"
 REGISTRATION_READ = "registration.read"
+MESSAGE_ROUTED = "message.routed"
+DELIVERY_ATTEMPTED = "delivery.attempted"
+DELIVERY_DELIVERED = "delivery.delivered"
+DELIVERY_DEAD = "delivery.dead"
+DELIVERY_RETRIED = "delivery.retried"
+RECEIPT_RECEIVED = "receipt.received"
+RECEIPT_FORWARDED = "receipt.forwarded"
 KINDS = (
     FILING_ACCEPTED, FILING_REJECTED, DOCUMENT_STATE, REGISTRATION_CREATED, REGISTRATION_APPROVED,
-    REGISTRATION_REJECTED, REGISTRATION_SHARED, REGISTRATION_READ,
+    REGISTRATION_REJECTED, REGISTRATION_SHARED, REGISTRATION_READ, MESSAGE_ROUTED, DELIVERY_ATTEMPTED,
+    DELIVERY_DELIVERED, DELIVERY_DEAD, DELIVERY_RETRIED, RECEIPT_RECEIVED, RECEIPT_FORWARDED,
 )  # fmt: skip
 MAX_CODES = 20  # rejection codes kept in one entry
 
@@ -110,13 +118,13 @@ def document_topics(doc: FiledDocument, sender: str | None) -> tuple[str, ...]:
 
 
 def filing_accepted(doc: FiledDocument, *, sender: str | None, guid: str | None, digest: str, version: int,
-                    status: str) -> Event:
+                    status: str, topics: tuple[str, ...] | None = None) -> Event:
     extra = {
         "messageType": doc.mtype.code, "guid": guid, "document": doc.index, "appType": doc.app_type,
         "version": version, "status": status, "parties": parties_of(doc),
     }
     entry = Entry(kind=FILING_ACCEPTED, actor=_actor(sender), subject=document_subject(doc), digest=digest, extra=extra)
-    return Event(entry, document_topics(doc, sender))
+    return Event(entry, topics if topics is not None else document_topics(doc, sender))
 
 
 def filing_rejected(*, sender: str | None, guid: str | None, message_type: str | None, digest: str,
@@ -140,11 +148,17 @@ def filing_rejected(*, sender: str | None, guid: str | None, message_type: str |
 
 
 def document_state(doc: FiledDocument, *, sender: str | None, digest: str, before: str, after: str, version: int) -> Event:
-    entry = Entry(
-        kind=DOCUMENT_STATE, actor=_actor(sender), subject=document_subject(doc), digest=digest,
-        extra={"from": before, "to": after, "version": version},
-    )
-    return Event(entry, document_topics(doc, sender))
+    """A filing changed a stored document's state (saved → declared, deleted)."""
+    return state_change(document_subject(doc), actor=_actor(sender), digest=digest, before=before, after=after,
+                        version=version, topics=document_topics(doc, sender))
+
+
+def state_change(subject: Mapping[str, Any], *, actor: str, digest: str, before: str, after: str, version: int,
+                 topics: Iterable[str]) -> Event:
+    """A document's state changed; ``digest`` is of what changed it (a filing, a regulator's receipt)."""
+    entry = Entry(kind=DOCUMENT_STATE, actor=actor, subject=dict(subject), digest=digest,
+                  extra={"from": before, "to": after, "version": version})
+    return Event(entry, tuple(topics))
 
 
 # ---- the registry ---------------------------------------------------------------------------------------
@@ -186,3 +200,51 @@ def registration_read(code: str, version: int, *, regulator: str, view: Mapping[
         digest=digest_of(dict(view)), extra={"via": via, "fields": sorted(view)},
     )
     return Event(entry, (party_topic(code),))
+
+
+# ---- routing, delivery and verdicts ---------------------------------------------------------------------
+
+
+def split_topics(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split("\n")) if text else ()
+
+
+def message_routed(*, guid: str, message_type: str, digest: str, regulators: Iterable[str], topics: Iterable[str]) -> Event:
+    """A filing was put in the outbox for these regulators, in the filing's own transaction."""
+    entry = Entry(
+        kind=MESSAGE_ROUTED, actor="swx", subject={"doc": "message", "messageType": message_type, "guid": guid},
+        digest=digest, extra={"regulators": sorted(regulators)},
+    )
+    return Event(entry, tuple(dict.fromkeys(topics)))
+
+
+def delivery_event(kind: str, *, delivery_id: int, regulator: str, subject: Mapping[str, Any], digest: str,
+                   attempt: int, topics: Iterable[str], status: int | None = None, error: str | None = None) -> Event:
+    """One delivery attempt that failed (``delivery.attempted``), succeeded or was given up."""
+    extra: dict[str, Any] = {"delivery": delivery_id, "regulator": regulator, "attempt": attempt}
+    if status is not None:
+        extra["httpStatus"] = status
+    if error:
+        extra["error"] = error[:300]
+    entry = Entry(kind=kind, actor="swx", subject=dict(subject), digest=digest, extra=extra)
+    return Event(entry, tuple(topics))
+
+
+def receipt_received(*, regulator: str, subject: Mapping[str, Any], digest: str, receipt_type: str, status: str,
+                     topics: Iterable[str], detail: Mapping[str, Any] | None = None) -> Event:
+    """A regulator's verdict on one document; the digest is of the receipt message as it was sent."""
+    extra: dict[str, Any] = {"receiptType": receipt_type, "status": status}
+    if detail:
+        extra.update(detail)
+    entry = Entry(kind=RECEIPT_RECEIVED, actor=regulator, subject=dict(subject), digest=digest, extra=extra)
+    return Event(entry, tuple(topics))
+
+
+def receipt_forwarded(*, regulator: str, subject: Mapping[str, Any], digest: str, receipt_type: str,
+                      addressees: Iterable[str], topics: Iterable[str]) -> Event:
+    to = sorted(set(addressees))
+    entry = Entry(
+        kind=RECEIPT_FORWARDED, actor="swx", subject=dict(subject), digest=digest,
+        extra={"regulator": regulator, "receiptType": receipt_type, "to": to},
+    )
+    return Event(entry, (*topics, *(party_topic(c) for c in to)))

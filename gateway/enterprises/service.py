@@ -27,6 +27,7 @@ from ..models import ApiKey, Enterprise, utcnow
 from ..problems import Problem
 from ..registry.models import RegistryShare
 from ..registry.policy import SharingPolicy
+from ..routing.outbox import route_registration
 from .certificates import describe
 from .models import ACTIVE, PENDING, REJECTED, SUPERSEDED, EnterpriseVersion
 from .record import FIELDS, NEEDS_APPROVAL
@@ -230,10 +231,12 @@ async def versions(session: AsyncSession, ent: Enterprise) -> list[dict]:
 # ---- writing ------------------------------------------------------------------------------------------
 
 
-def share(session: AsyncSession, policy: SharingPolicy, code: str, version: int, kind: str, record: dict) -> None:
-    """Announce a version that took effect to every regulator the policy names."""
+def share(session: AsyncSession, policy: SharingPolicy, code: str, version: int, kind: str, record: dict, status: str) -> None:
+    """Announce a version that took effect to every regulator the policy names: in its changes feed,
+    and as a delivery in the outbox (pushed, or pulled from its inbox)."""
     for regulator in policy.regulators:
         session.add(RegistryShare(regulator=regulator, enterprise_code=code, version=version, kind=kind))
+    route_registration(session, policy, code, version, status, record)
     if policy.regulators:
         trail.note(session, audit.registration_shared(code, version, record=record, kind=kind, regulators=policy.regulators))
 
@@ -253,7 +256,7 @@ def take_effect(
     current.state = SUPERSEDED
     row.state = ACTIVE
     mirror(ent, row.record, row.version, row.status)
-    share(session, policy, ent.code, row.version, row.kind, row.record)
+    share(session, policy, ent.code, row.version, row.kind, row.record, row.status)
 
 
 async def register(session: AsyncSession, policy: SharingPolicy, payload: EnterpriseIn) -> tuple[Enterprise, str]:
@@ -270,7 +273,7 @@ async def register(session: AsyncSession, policy: SharingPolicy, payload: Enterp
         enterprise_code=code, version=1, record=record, status="active", kind="registered", state=ACTIVE,
         changed_fields=[f for f in FIELDS if record.get(f) not in (None, [])], created_by="operator",
     ))
-    share(session, policy, code, 1, "registered", record)
+    share(session, policy, code, 1, "registered", record, "active")
     await session.flush()
     return ent, key
 

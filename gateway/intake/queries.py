@@ -15,6 +15,7 @@ def _receipt_json(r: Receipt, guid: str | None = None) -> dict:
     return {
         "id": r.id, "receiptType": f"CEB{r.receipt_type}Message", "returnStatus": r.return_status,
         "returnInfo": r.return_info, "createdAt": r.created_at.isoformat(), "addressee": r.addressee,
+        "from": r.regulator or "swx", **({"documentId": r.document_id} if r.document_id else {}),
         **({"messageGuid": guid} if guid else {}), "xml": r.xml,
     }
 

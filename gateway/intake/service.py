@@ -24,17 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas.catalog import (
     APP_TYPES,
     BY_ROOT,
-    CHANGEABLE_STATES,
     ENTERPRISE_FIELDS,
     STATUS_DECLARED,
     STATUS_DELETED,
     STATUS_SAVED,
+    changeable,
 )
 
 from ..audit import events as audit
 from ..audit.trail import flush, note
 from ..auth import Principal
 from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection, utcnow
+from ..routing.outbox import route_message
+from ..routing.table import RoutingTable
 from ..xmlsafe import UnsafeXml
 from .documents import FiledDocument
 from .parties import lookup, named_codes, party_findings
@@ -68,6 +70,7 @@ class IntakeService:
         *,
         write_lock: contextlib.AbstractAsyncContextManager[Any] | None = None,
         on_commit: Callable[[], None] = lambda: None,
+        routes: RoutingTable | None = None,
     ) -> None:
         self.sessions = sessions
         self.executor = executor
@@ -75,7 +78,8 @@ class IntakeService:
         # SQLite has one writer at a time: the app's writer lock queues writers, which beats SQLite's
         # busy-wait back-off by far. On PostgreSQL there is none.
         self._write_lock = write_lock if write_lock is not None else contextlib.nullcontext()
-        self._on_commit = on_commit  # wakes the ledger sequencer
+        self._on_commit = on_commit  # wakes the ledger sequencer and the dispatcher
+        self.routes = routes
 
     async def check(self, body: bytes, principal: Principal) -> Checked:
         """Steps 1–3 in a worker thread. Raises UnsafeXml for unreadable input."""
@@ -144,7 +148,10 @@ class IntakeService:
             outcome = rejected_outcome(checked, findings)
             await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
             return outcome
-        return await store_filing(session, checked, principal, stored)
+        outcome, message, topics = await store_filing(session, checked, principal, stored)
+        if self.routes is not None:
+            route_message(session, self.routes, message, topics)
+        return outcome
 
     async def _keep_rejection(
         self, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
@@ -230,7 +237,7 @@ def key_findings(docs: list[FiledDocument], stored: dict[tuple[str, str], Docume
                     f"there is no {mt.title} with {keys} of yours to {verb} (appType {doc.app_type}); file it first with appType 1",
                     doc.head.path("appType"), doc.head.line("appType"), doc.label,
                 ))
-            elif row.status not in CHANGEABLE_STATES:
+            elif not changeable(row.kind, row.status):
                 findings.append(Finding(
                     "rule", mt.state_code,
                     f"the {mt.title} with {keys} is in state {row.status} and can no longer be {verb}d",
@@ -250,9 +257,20 @@ def _pre_no(doc: FiledDocument, row_id: int) -> str:
     return f"{customs[:4]:0>4}{row_id:014d}"
 
 
+def document_links(doc: FiledDocument) -> tuple[str | None, dict | None]:
+    """The declaration a document belongs to ("ebpCode|orderNo") and the waybill it names, if any."""
+    head = doc.head
+    ebp, order_no = head.text("ebpCode"), head.text("orderNo")
+    order_ref = f"{ebp}|{order_no}" if ebp and order_no else None
+    logistics, number = head.text("logisticsCode"), head.text("logisticsNo")
+    links = {"waybill": f"{logistics}|{number}"} if logistics and number and doc.mtype.kind != "waybill" else None
+    return order_ref, links
+
+
 async def store_filing(
     session: AsyncSession, checked: Checked, principal: Principal, stored: dict[tuple[str, str], Document]
-) -> Outcome:
+) -> tuple[Outcome, Message, list[str]]:
+    """Store every document of an accepted filing; returns the answer, the message and its ledger topics."""
     mt = checked.mtype
     now = utcnow()
     message = Message(
@@ -264,15 +282,20 @@ async def store_filing(
     returns: list[DocumentReturn] = []
     answers: list[dict] = []
     document_ids: list[int] = []
+    message_topics: list[str] = []
     for doc in checked.docs:
         status = _document_status(doc)
         row = stored.get((mt.kind, doc.key_text))
         parties = {f: doc.head.text(f) for f in ENTERPRISE_FIELDS if doc.head.text(f)}
+        topics = audit.document_topics(doc, principal.code)
+        message_topics += topics
+        order_ref, links = document_links(doc)
         known: set[str] = set()  # parties already recorded for this document
         if row is None:
             row = Document(
                 kind=mt.kind, business_key=doc.key_text, owner_code=principal.code, parties=parties,
                 status=status, app_status=doc.app_status, version=1, created_at=now, updated_at=now,
+                order_ref=order_ref, links=links, topics="\n".join(topics),
             )
             session.add(row)
             await session.flush()
@@ -284,6 +307,7 @@ async def store_filing(
                 ))
             row.version += 1
             row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
+            row.order_ref, row.links, row.topics = order_ref, links, "\n".join(topics)
             if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
                 row.owner_code = principal.code
         # Who may read the document: its filer and every enterprise it names, in any version.
@@ -299,6 +323,7 @@ async def store_filing(
         document_ids.append(row.id)
         note(session, audit.filing_accepted(
             doc, sender=principal.code, guid=checked.guid, digest=checked.digest, version=row.version, status=status,
+            topics=topics,
         ))
         info = _return_info(doc, row.version)
         fields = document_fields(mt, doc.head.values(), row.pre_no)
@@ -320,7 +345,7 @@ async def store_filing(
         "receiptType": mt.receipt_root, "documents": answers,
     }
     message.answer, message.answer_xml = body, xml
-    return Outcome(201, body, xml, mt.receipt_code)
+    return Outcome(201, body, xml, mt.receipt_code), message, message_topics
 
 
 def _return_info(doc: FiledDocument, version: int) -> str:

@@ -11,6 +11,7 @@ from gateway.config import Settings
 from gateway.db import make_engine
 import gateway.enterprises.models  # noqa: F401  (registers the registry's tables)
 import gateway.registry.models  # noqa: F401
+import gateway.routing.models  # noqa: F401
 import ledger.store
 from gateway.models import Base
 

@@ -1,0 +1,91 @@
+"""The routing table: which regulators receive each message type, and how each regulator is reached.
+
+Read once at start-up from ``gateway/routing/routes.toml`` or the file ``SWX_ROUTES`` names; a table
+naming an unknown message type, regulator, mode or adapter stops the service from starting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.catalog import FILED
+
+from ..auth import REGULATORS
+
+DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
+ENV_VAR = "SWX_ROUTES"
+MODES = ("push", "pull")
+
+
+class RoutesError(ValueError):
+    """The routing table cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    mode: str  # push or pull
+    adapter: str  # entry-point name in group "swx.adapters"
+    url: str  # "" = the in-process stand-in
+    receiver_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    messages: dict[str, tuple[str, ...]]  # message type code -> regulators
+    regulators: dict[str, Endpoint]
+    source: str
+
+    def for_message(self, code: str) -> tuple[str, ...]:
+        return self.messages.get(code, ())
+
+
+def parse_routes(data: dict[str, Any], source: str, adapters: set[str] | None = None) -> RoutingTable:
+    def fail(msg: str) -> RoutesError:
+        return RoutesError(f"routing table {source}: {msg}")
+
+    extra = set(data) - {"messages", "regulators"}
+    if extra:
+        raise fail(f"unknown section(s) {', '.join(sorted(extra))}; sections are [messages] and [regulators.NAME]")
+    messages: dict[str, tuple[str, ...]] = {}
+    for code, names in (data.get("messages") or {}).items():
+        if code not in FILED:
+            raise fail(f"[messages] names message type {code!r}; filed types are {', '.join(FILED)}")
+        if not isinstance(names, list) or not all(n in REGULATORS for n in names):
+            raise fail(f"[messages] {code} must list regulators among {', '.join(REGULATORS)}, got {names!r}")
+        messages[code] = tuple(dict.fromkeys(names))
+    regulators: dict[str, Endpoint] = {}
+    for name, table in (data.get("regulators") or {}).items():
+        if name not in REGULATORS:
+            raise fail(f"unknown regulator [regulators.{name}]; regulators are {', '.join(REGULATORS)}")
+        unknown = set(table) - {"mode", "adapter", "url", "receiver_id"}
+        if unknown:
+            raise fail(f"[regulators.{name}] has unknown key(s) {', '.join(sorted(unknown))}")
+        mode = table.get("mode", "push")
+        if mode not in MODES:
+            raise fail(f"[regulators.{name}] mode must be push or pull, not {mode!r}")
+        adapter = table.get("adapter", "http")
+        if adapters is not None and mode == "push" and adapter not in adapters:
+            raise fail(f"[regulators.{name}] adapter {adapter!r} is not installed; installed: {', '.join(sorted(adapters))}")
+        regulators[name] = Endpoint(name, mode, adapter, str(table.get("url", "")), str(table.get("receiver_id", "DXPSWX0000000002")))
+    for code, names in messages.items():
+        for n in names:
+            if n not in regulators:
+                raise fail(f"[messages] {code} routes to {n}, which has no [regulators.{n}] section")
+    return RoutingTable(messages, regulators, source)
+
+
+def load_routes(path: str | os.PathLike[str] | None = None, adapters: set[str] | None = None) -> RoutingTable:
+    chosen = Path(path or os.environ.get(ENV_VAR) or DEFAULT_ROUTES)
+    try:
+        with chosen.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise RoutesError(f"routing table {chosen}: no such file (set {ENV_VAR} to an existing file)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RoutesError(f"routing table {chosen}: not valid TOML: {exc}") from None
+    return parse_routes(data, str(chosen), adapters)

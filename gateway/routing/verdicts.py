@@ -1,0 +1,242 @@
+"""Regulators' receipts: checked, stored, recorded in the ledger and forwarded to the right firms.
+
+A receipt is accepted only when it answers a document the window routed to that regulator. Customs
+is the authority on a document's state: its returnStatus becomes the document's; the other
+regulators' verdicts are kept beside it (``verdicts``) and all of them make the declaration's
+overall state (``declarations.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.catalog import BY_KIND, CEB_NS, DXP_NS, FILED, STATUS_DELETED, MessageType
+from schemas.loader import ceb_schema
+
+from ..audit import events as audit
+from ..audit.events import split_topics
+from ..audit.trail import note
+from ..models import Document, DocumentVersion, Receipt, utcnow
+from ..problems import Problem
+from ..xmlsafe import UnsafeXml, parse_untrusted
+from .models import (
+    ACKNOWLEDGED,
+    DELIVERED,
+    PENDING,
+    Delivery,
+    RegulatorReceipt,
+    Verdict,
+)
+
+C = f"{{{CEB_NS}}}"
+BY_RECEIPT_ROOT: dict[str, MessageType] = {m.receipt_root: m for m in FILED.values()}
+TAX_BILL = "CEB816Message"
+# Who reads a verdict on each kind of document, besides the firm that filed it (CEB.md §1).
+ADDRESSEES: dict[str, tuple[str, ...]] = {
+    "order": ("ebpCode", "ebcCode"), "payment": ("payCode",), "waybill": ("logisticsCode",),
+    "waybill_status": ("logisticsCode",), "inventory": ("agentCode", "ebcCode"), "cancel": ("agentCode", "ebcCode"),
+    "refund": ("agentCode", "ebcCode"), "delivery": ("operatorCode",),
+}  # fmt: skip
+TAX_FIELDS = ("customsTax", "valueAddedTax", "consumptionTax")
+
+
+@dataclass(slots=True)
+class Answer:
+    """One return node of a receipt, resolved to the document it answers."""
+
+    document: Document
+    version: int  # the version it answers (a verdict on an older one changes no state)
+    status: str
+    info: str
+    receipt_type: str
+    detail: dict = field(default_factory=dict)
+    invt_no: str | None = None
+
+
+def _unprocessable(detail: str, **extra: object) -> Problem:
+    return Problem(422, "Receipt rejected", detail, **extra)
+
+
+def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
+    """The CEB receipt message in ``body`` (bare or in a DxpMsg), schema-checked; its own bytes."""
+    try:
+        root = parse_untrusted(body, max_depth=max_depth).getroot()
+        raw = body
+        if root.tag == f"{{{DXP_NS}}}DxpMsg":
+            data = root.findtext(f"{{{DXP_NS}}}Data") or ""
+            try:
+                raw = base64.b64decode("".join(data.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise _unprocessable("DxpMsg Data is not valid Base64", path="/dxp:DxpMsg/dxp:Data") from None
+            root = parse_untrusted(raw, max_depth=max_depth).getroot()
+    except UnsafeXml as exc:
+        raise _unprocessable(f"not readable XML: {exc.message}", line=exc.line) from None
+    name = etree.QName(root).localname
+    if etree.QName(root).namespace != CEB_NS or (name not in BY_RECEIPT_ROOT and name != TAX_BILL):
+        kinds = ", ".join([*BY_RECEIPT_ROOT, TAX_BILL])
+        raise _unprocessable(f"{name} is not a receipt a regulator sends; send one of {kinds}", path=f"/{name}")
+    schema = ceb_schema()
+    if not schema.validate(root):
+        errors = [{"message": e.message, "line": e.line, "path": e.path} for e in schema.error_log][:20]
+        raise _unprocessable(f"{name} does not conform to the CEB schema: {errors[0]['message']} (line {errors[0]['line']})",
+                             errors=errors)
+    return root, raw
+
+
+async def _by_head_guid(session: AsyncSession, guids: list[str]) -> dict[str, tuple[Document, int]]:
+    """Document and version number of the latest version filed with each head guid."""
+    rows = await session.execute(
+        select(DocumentVersion.head_guid, DocumentVersion.version, Document)
+        .join(Document, Document.id == DocumentVersion.document_id)
+        .where(DocumentVersion.head_guid.in_(guids))
+        .order_by(DocumentVersion.id)
+    )
+    return {g: (doc, v) for g, v, doc in rows}
+
+
+async def _routed(session: AsyncSession, regulator: str, document_ids: set[int]) -> set[int]:
+    """Which of these documents were in a message routed to ``regulator``."""
+    rows = await session.execute(
+        select(DocumentVersion.document_id).distinct()
+        .join(Delivery, Delivery.message_id == DocumentVersion.message_id)
+        .where(Delivery.regulator == regulator, DocumentVersion.document_id.in_(document_ids))
+    )
+    return {i for (i,) in rows}
+
+
+async def _answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
+    name = etree.QName(root).localname
+    if name == TAX_BILL:
+        return await _tax_answers(session, root)
+    mtype = BY_RECEIPT_ROOT[name]
+    nodes = list(root.iterchildren(C + mtype.receipt_node))
+    found = await _by_head_guid(session, [n.findtext(C + "guid") or "" for n in nodes])
+    out = []
+    for n in nodes:
+        guid = n.findtext(C + "guid") or ""
+        hit = found.get(guid)
+        if hit is None or hit[0].kind != mtype.kind:
+            raise Problem(409, "Conflict", f"{mtype.receipt_node} guid {guid} answers no {mtype.title} filed at this window",
+                          guid=guid, line=n.sourceline)
+        invt_no = n.findtext(C + "invtNo")
+        out.append(Answer(hit[0], hit[1], n.findtext(C + "returnStatus") or "", n.findtext(C + "returnInfo") or "",
+                          mtype.receipt_code, invt_no=invt_no if invt_no and invt_no.strip("0") else None))
+    return out
+
+
+def _amount(text: str | None) -> Decimal:
+    try:
+        return Decimal(text or "0")
+    except InvalidOperation:
+        return Decimal(0)
+
+
+async def _tax_answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
+    out = []
+    for head in root.iter(C + "TaxHeadRd"):
+        invt_no = head.findtext(C + "invtNo") or ""
+        doc = (await session.execute(
+            select(Document).where(Document.kind == "inventory", Document.invt_no == invt_no).limit(1)
+        )).scalar_one_or_none()
+        if doc is None:
+            raise Problem(409, "Conflict", f"TaxHeadRd invtNo {invt_no} is no declaration list customs has numbered here",
+                          invtNo=invt_no, line=head.sourceline)
+        amounts = {f: str(_amount(head.findtext(C + f))) for f in TAX_FIELDS}
+        total = sum((_amount(v) for v in amounts.values()), Decimal(0))
+        detail = {**amounts, "taxTotal": str(total), "taxNo": head.findtext(C + "taxNo") or ""}
+        note_text = head.findtext(C + "note") or ""
+        info = f"tax bill {detail['taxNo']}: {total} assessed" + (f"; {note_text}" if note_text else "")
+        out.append(Answer(doc, doc.version, "tax:" + (head.findtext(C + "status") or "1"), info, "816", detail))
+    return out
+
+
+def _subject(doc: Document) -> dict[str, str]:
+    mtype = BY_KIND[doc.kind]
+    return {"doc": doc.kind, **dict(zip(mtype.key, doc.business_key.split("|")))}
+
+
+def _addressees(doc: Document, receipt_type: str) -> list[str]:
+    if receipt_type == "816":  # the tax bill goes to the tax guarantor
+        return [c for c in (doc.parties.get("assureCode"),) if c]
+    codes = [doc.owner_code, *(doc.parties.get(f) for f in ADDRESSEES.get(doc.kind, ()))]
+    return list(dict.fromkeys(c for c in codes if c))
+
+
+async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_depth: int) -> tuple[int, dict]:
+    """Record one receipt message from ``regulator``; returns the HTTP status and the answer."""
+    root, raw = read_receipt(body, max_depth)
+    guid = root.get("guid") or ""
+    prior = (await session.execute(
+        select(RegulatorReceipt).where(RegulatorReceipt.regulator == regulator, RegulatorReceipt.guid == guid)
+    )).scalar_one_or_none()
+    if prior is not None:
+        return 200, {**prior.answer, "replay": True}
+    answers = await _answers(session, root)
+    routed = await _routed(session, regulator, {a.document.id for a in answers})
+    for a in answers:
+        if a.document.id not in routed:
+            raise Problem(409, "Conflict", f"the {a.document.kind} {a.document.business_key} was never routed to {regulator}; "
+                          "a regulator answers only what it was sent", document=a.document.business_key)
+    digest = hashlib.sha256(raw).hexdigest()
+    xml = raw.decode("utf-8", errors="replace")
+    now = utcnow()
+    out = []
+    for a in answers:
+        doc = a.document
+        topics = split_topics(doc.topics)
+        verdict = (await session.execute(
+            select(Verdict).where(Verdict.document_id == doc.id, Verdict.regulator == regulator)
+        )).scalar_one_or_none()
+        if verdict is None:
+            verdict = Verdict(document_id=doc.id, regulator=regulator, version=a.version)
+            session.add(verdict)
+        if a.version >= verdict.version:  # a late answer about an older version does not replace a newer one
+            verdict.status, verdict.info, verdict.receipt_type, verdict.version = a.status, a.info[:1000], a.receipt_type, a.version
+            verdict.detail, verdict.updated_at = a.detail or None, now
+        # Customs' word sets the document's state, if it is about the version in force and the filer
+        # has not withdrawn the document meanwhile.
+        current = a.version == doc.version and doc.status != STATUS_DELETED
+        if regulator == "customs" and a.receipt_type != "816" and current:
+            if a.invt_no and doc.invt_no is None:
+                doc.invt_no = a.invt_no
+            if doc.status != a.status:
+                note(session, audit.state_change(
+                    _subject(doc), actor=regulator, digest=digest, before=doc.status, after=a.status,
+                    version=doc.version, topics=topics,
+                ))
+                doc.status, doc.updated_at = a.status, now
+        note(session, audit.receipt_received(
+            regulator=regulator, subject=_subject(doc), digest=digest, receipt_type=a.receipt_type, status=a.status,
+            topics=topics, detail={k: a.detail[k] for k in ("taxTotal",) if k in a.detail},
+        ))
+        to = _addressees(doc, a.receipt_type)
+        for code in to:
+            session.add(Receipt(
+                addressee=code, document_id=doc.id, regulator=regulator, receipt_type=a.receipt_type,
+                return_status=a.status[:10], return_info=a.info[:1000], xml=xml, created_at=now,
+            ))
+        note(session, audit.receipt_forwarded(
+            regulator=regulator, subject=_subject(doc), digest=digest, receipt_type=a.receipt_type, addressees=to, topics=topics,
+        ))
+        out.append({"kind": doc.kind, "key": doc.business_key, "status": a.status, "forwardedTo": to,
+                    **({"invtNo": doc.invt_no} if doc.invt_no else {})})
+    # the deliveries these verdicts answer are acknowledged
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.regulator == regulator, Delivery.state.in_((PENDING, DELIVERED)),
+               Delivery.message_id.in_(select(DocumentVersion.message_id).where(
+                   DocumentVersion.document_id.in_([a.document.id for a in answers]))))
+        .values(state=ACKNOWLEDGED, acknowledged_at=now)
+    )
+    answer = {"guid": guid, "receiptType": etree.QName(root).localname, "regulator": regulator, "documents": out}
+    session.add(RegulatorReceipt(regulator=regulator, guid=guid, receipt_type=answer["receiptType"][3:6], digest=digest,
+                                 raw=raw, answer=answer, received_at=now))
+    return 201, answer
