@@ -22,6 +22,7 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from mock_customs.base import Context, Delivered, Regulator
 from mock_customs.config import MockSettings
@@ -113,6 +114,8 @@ def _routes(rt: Runtime) -> APIRouter:
         except TooLarge:
             rt.counts["rejectedBodies"] += 1
             return _problem(413, f"the body is larger than {settings.max_body_bytes} bytes")
+        except ClientDisconnect:  # the window gave up (timeout, or its dispatcher died): it will send again
+            return _problem(499, "the sender went away before the body arrived")
         except Unreadable as exc:
             rt.counts["rejectedBodies"] += 1
             return _problem(400, f"unreadable message: {exc}")
@@ -132,6 +135,8 @@ def _routes(rt: Runtime) -> APIRouter:
             view = json.loads(await _read_body(request, settings.max_body_bytes))
         except TooLarge:
             return _problem(413, f"the body is larger than {settings.max_body_bytes} bytes")
+        except ClientDisconnect:
+            return _problem(499, "the sender went away before the body arrived")
         except (ValueError, UnicodeDecodeError) as exc:
             return _problem(400, f"the body is not JSON: {exc}")
         if not isinstance(view, dict):

@@ -66,7 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, port: int):
     return Settings(
         database_url=url, operator_token=OPERATOR_TOKEN, validation_threads=2, max_body_bytes=10 * 1024 * 1024,
         ledger_key_path=tmp_path_factory.mktemp("ledger") / "ledger.key", ledger_interval=0.2,
-        port=port, delivery_backoff=0.1, delivery_backoff_cap=1.0, delivery_max_attempts=6, delivery_timeout=5,
+        port=port, delivery_backoff=0.1, delivery_backoff_cap=1.0, delivery_max_attempts=12, delivery_timeout=5,
     )
 
 
