@@ -21,9 +21,6 @@ from starlette.responses import JSONResponse, Response
 from . import __version__, problems, registry
 from .audit.endpoints import router as ledger_router
 from .audit.service import AuditLog
-from .routing.dispatcher import DispatchSettings, Dispatcher
-from .routing.endpoints import router as routing_router
-from .routing.table import load_routes
 from .auth import authenticate, require_operator
 from .config import Settings, get_settings
 from .db import make_engine, make_sessionmaker
@@ -32,6 +29,9 @@ from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
 from .metrics import REGISTRY, REQUEST_SECONDS
+from .routing.dispatcher import Dispatcher, DispatchSettings
+from .routing.endpoints import router as routing_router
+from .routing.table import load_routes
 
 log = structlog.get_logger("swx")
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mocks = create_mocks(mock_settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         engine = make_engine(settings)
         executor = ThreadPoolExecutor(
             max_workers=settings.validation_threads, thread_name_prefix="swx-validate", initializer=thread_schemas
@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry.install(app, registry.load_policy(settings.sharing_policy))
 
     @app.middleware("http")
-    async def request_context(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def request_context(request: Request, call_next):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         start = time.perf_counter()

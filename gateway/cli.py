@@ -41,7 +41,7 @@ def ledger_verify() -> None:
         raise typer.Exit(2)
     signer = load_or_create_key(settings.ledger_key_path, settings.ledger_origin)
 
-    async def run():  # noqa: ANN202
+    async def run():
         engine = make_engine(settings)
         try:
             async with make_sessionmaker(engine)() as session:

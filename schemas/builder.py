@@ -45,7 +45,7 @@ CUSTOMS_RECEIVER = "DXPEDCCEB0000002"
 VAT_RATE = Decimal("0.13")
 RETAIL_FACTOR = Decimal("0.7")  # within the limits, VAT and consumption tax are charged at 70 % (CEB.md §4)
 CONSUMPTION_TAX = {"2204210000": Decimal("0.10")}  # wine; nothing else in our catalogue carries it
-PER_TRANSACTION_LIMIT = Decimal("5000")
+PER_TRANSACTION_LIMIT = Decimal(5000)
 
 
 # --- invented reference data ------------------------------------------------------------------
@@ -92,7 +92,7 @@ FIRM_CITIES = (
     ("杭州", "330108"), ("宁波", "330206"), ("上海", "310115"), ("深圳", "440304"), ("广州", "440106"),
     ("郑州", "410105"), ("重庆", "500112"), ("厦门", "350206"), ("天津", "120116"), ("成都", "510116"),
 )
-FIRM_WORDS = "云栈 海拓 优选 启航 聚禾 环球 蓝鲸 星链 丰泽 易达 鸿运 嘉汇 新桥 联捷 瑞通 泰和 中闽 远帆 臻品 万邦".split()
+FIRM_WORDS = ["云栈", "海拓", "优选", "启航", "聚禾", "环球", "蓝鲸", "星链", "丰泽", "易达", "鸿运", "嘉汇", "新桥", "联捷", "瑞通", "泰和", "中闽", "远帆", "臻品", "万邦"]
 ROLE_SUFFIXES = {
     "ebp": ("网络科技有限公司", "跨境电子商务有限公司", "电子商务有限公司"),
     "ebc": ("国际贸易有限公司", "跨境电子商务有限公司", "进出口有限公司"),
@@ -116,10 +116,10 @@ ADDRESSES = (
     ("山东省", "青岛市", "市南区", "370202", ("香港中路", "东海西路", "宁夏路", "福州南路")),
     ("河南省", "郑州市", "金水区", "410105", ("花园路", "经三路", "农业路", "东风路")),
 )
-ESTATES = "锦绣花园 翠苑小区 云溪雅苑 金色家园 阳光城 望江公寓 书香名邸 绿城桂花园 滨江花城 紫荆苑".split()
+ESTATES = ["锦绣花园", "翠苑小区", "云溪雅苑", "金色家园", "阳光城", "望江公寓", "书香名邸", "绿城桂花园", "滨江花城", "紫荆苑"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙陶黎贺顾毛郝龚邵万钱严武戴孔汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚英华玉兰萍鹏辉建红宇晨欣怡佳涵轩浩然彤诺远博文嘉梦瑶思雨子萱俊琳"
-MOBILE_PREFIXES = "135 136 138 139 150 151 158 159 177 180 186 187 188 189 199".split()
+MOBILE_PREFIXES = ["135", "136", "138", "139", "150", "151", "158", "159", "177", "180", "186", "187", "188", "189", "199"]
 
 # Supervised sites: (customs office, port, unloading place).
 SITES = (
@@ -645,6 +645,15 @@ def wrap_dxp(message: bytes, *, sender_id: str, receiver_id: str = CUSTOMS_RECEI
 
 
 __all__ = [
-    "Doc", "MessageBuilder", "Parties", "Party", "Product", "PRODUCTS", "combined_rate", "money", "number",
-    "retail_tax", "wrap_dxp",
+    "PRODUCTS",
+    "Doc",
+    "MessageBuilder",
+    "Parties",
+    "Party",
+    "Product",
+    "combined_rate",
+    "money",
+    "number",
+    "retail_tax",
+    "wrap_dxp",
 ]

@@ -37,7 +37,7 @@ class SchemaLoadError(RuntimeError):
 class _LocalXsdResolver(etree.Resolver):
     """Resolve schema includes/imports to files in ``XSD_DIR``; refuse anything else."""
 
-    def resolve(self, system_url, public_id, context):  # noqa: D401 - lxml API
+    def resolve(self, system_url, public_id, context):
         if not system_url:
             return None
         parsed = urlparse(system_url)
@@ -95,7 +95,7 @@ def dxp_schema() -> etree.XMLSchema:
 
 
 @functools.cache
-def ceb_xmlschema() -> "xmlschema.XMLSchema":
+def ceb_xmlschema() -> xmlschema.XMLSchema:
     """The CEB import schema built with the pure-Python ``xmlschema`` package, once.
 
     Only local resources may be read (``allow="local"``: no network; the XSD files reference

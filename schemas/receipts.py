@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -21,7 +21,7 @@ MESSAGE_RETURN_INFO_MAX = 5000
 
 def return_time(now: datetime | None = None) -> str:
     """``YYYYMMDDhhmmssSSS`` (C17) in China Standard Time."""
-    now = (now or datetime.now(timezone.utc)).astimezone(BEIJING)
+    now = (now or datetime.now(UTC)).astimezone(BEIJING)
     return now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
 
 

@@ -107,8 +107,8 @@ def test_signing_identity() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(rng.getrandbits(63) | 1 << 62)
-        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
-        .not_valid_after(dt.datetime(2049, 12, 31, tzinfo=dt.timezone.utc))
+        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2049, 12, 31, tzinfo=dt.UTC))
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -263,7 +263,7 @@ def verify(root: etree._Element, *, at: dt.datetime | None = None) -> VerifyResu
         return _fail("no-certificate", "KeyInfo carries no readable X509Certificate to check the signature with")
     if at is not None:
         if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.timezone.utc)
+            at = at.replace(tzinfo=dt.UTC)
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             return _fail("expired", f"the signing certificate is not valid at {at.isoformat()}", cert)
     public_key = cert.public_key()

@@ -211,6 +211,7 @@ def test_clean_declaration_is_released_and_every_firm_hears(swx, builder, cast):
     wait_state(swx, order, "released")
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"released after {elapsed:.1f} s"
+    print(f"released {elapsed:.2f} s after the list was filed")
 
     v = wait_for(swx, order, lambda v: has_tax_bill(v) and verdict(v, "payment", "fx") and verdict(v, "inventory", "inspection"),
                  "every regulator's verdict")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import UTC
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,7 +33,7 @@ def describe(pem: str) -> dict:
         "serial": format(cert.serial_number, "X"),
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
-        "notBefore": cert.not_valid_before_utc.astimezone(timezone.utc).isoformat(),
-        "notAfter": cert.not_valid_after_utc.astimezone(timezone.utc).isoformat(),
+        "notBefore": cert.not_valid_before_utc.astimezone(UTC).isoformat(),
+        "notAfter": cert.not_valid_after_utc.astimezone(UTC).isoformat(),
         "sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }

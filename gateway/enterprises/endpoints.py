@@ -17,9 +17,9 @@ from ..problems import Problem
 from ..registry.policy import policy_of
 from . import service
 from .schemas import (
-    Code,
     FULL_EXAMPLE,
     MINIMAL_EXAMPLE,
+    Code,
     EnterpriseCreated,
     EnterpriseIn,
     EnterpriseOut,

@@ -11,7 +11,14 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from schemas.identifiers import enterprise_code_problem, is_customs_code, is_valid_uscc
 
@@ -40,7 +47,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _rule(check, message: str):  # noqa: ANN001, ANN202
+def _rule(check, message: str):
     def validate(v: str) -> str:
         if not check(v):
             raise ValueError(message)

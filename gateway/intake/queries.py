@@ -8,7 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.catalog import FILED
 
 from ..auth import Principal
-from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection
+from ..models import (
+    Document,
+    DocumentParty,
+    DocumentVersion,
+    Message,
+    Receipt,
+    Rejection,
+)
 
 
 def _receipt_json(r: Receipt, guid: str | None = None) -> dict:

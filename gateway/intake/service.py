@@ -34,14 +34,28 @@ from schemas.catalog import (
 from ..audit import events as audit
 from ..audit.trail import flush, note
 from ..auth import Principal
-from ..models import Document, DocumentParty, DocumentVersion, Message, Receipt, Rejection, utcnow
+from ..models import (
+    Document,
+    DocumentParty,
+    DocumentVersion,
+    Message,
+    Receipt,
+    Rejection,
+    utcnow,
+)
 from ..routing.outbox import route_message
 from ..routing.table import RoutingTable
 from ..xmlsafe import UnsafeXml
 from .documents import FiledDocument
-from .parties import lookup, named_codes, party_findings
 from .findings import ADDRESS_MISMATCH, MALFORMED, SCHEMA_INVALID, Finding, worst_code
-from .receipts import DocumentReturn, document_fields, findings_text, message_return_xml, receipt_xml
+from .parties import lookup, named_codes, party_findings
+from .receipts import (
+    DocumentReturn,
+    document_fields,
+    findings_text,
+    message_return_xml,
+    receipt_xml,
+)
 from .validate import Checked, check
 
 log = logging.getLogger("swx.intake")
@@ -203,7 +217,7 @@ async def party_findings_for(session: AsyncSession, docs: list[FiledDocument]) -
     return party_findings(docs, await lookup(session, named_codes(docs)))
 
 
-def _key_condition(docs: list[FiledDocument]):  # noqa: ANN202
+def _key_condition(docs: list[FiledDocument]):
     pairs = {(d.mtype.kind, d.key_text) for d in docs}
     return tuple_(Document.kind, Document.business_key).in_(list(pairs))
 

@@ -19,6 +19,7 @@ from lxml import etree
 from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
 from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
 
+from ..xmlsafe import UnsafeXml, parse_untrusted
 from .documents import FiledDocument, documents_of, transfer_fields, xpath_of
 from .findings import (
     ADDRESS_MISMATCH,
@@ -28,7 +29,6 @@ from .findings import (
     Finding,
 )
 from .rules import UUID_UPPER, check_document, duplicate_keys
-from ..xmlsafe import UnsafeXml, parse_untrusted
 
 CUSTOMS_IMPORT_RECEIVER = "DXPEDCCEB0000002"
 SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208"}

@@ -7,12 +7,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from gateway.config import Settings
-from gateway.db import make_engine
-import gateway.enterprises.models  # noqa: F401  (registers the registry's tables)
-import gateway.registry.models  # noqa: F401
+import gateway.enterprises.models
+import gateway.registry.models
 import gateway.routing.models  # noqa: F401
 import ledger.store
+from gateway.config import Settings
+from gateway.db import make_engine
 from gateway.models import Base
 
 config = context.config

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from ..auth import REGULATORS, Caller, require_operator, require_regulator
 from ..enterprises import service as enterprises
+from ..enterprises.schemas import Code
 from ..problems import Problem
 from . import service
 from .policy import policy_of
-from ..enterprises.schemas import Code
 from .schemas import (
     ACCESS_LOG_EXAMPLE,
     CHANGES_EXAMPLE,
