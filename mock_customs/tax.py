@@ -22,8 +22,8 @@ What it does, and the choices behind it:
 - Customs numbers the list (``invtNo``); the bill needs that number, so the regulator polls the
   window's view of the declaration until it appears, the list is refused, or ``tax_wait`` passes.
 - The list itself carries no ``taxTotal`` (the XSD has none), and tax is not sent orders: the
-  declared tax is read from the window's view, ``documents.order.taxTotal`` (also under ``head`` or
-  ``fields``), when the view carries it, or from a ``taxTotal`` on the list head. When it falls
+  declared tax is read from the window's view, ``documents.order.amounts.taxTotal`` (also directly,
+  or under ``head`` or ``fields``), when the view carries it, or from a ``taxTotal`` on the list head. When it falls
   short of the assessed total the bill's ``note`` says so and ``state()`` flags it. Likewise the
   order's ``acturalPaid`` is read from the view for the limit when present.
 - ``taxNo`` is the ``invtNo`` followed by a two-digit bill sequence (``…01``, ``…02`` after a change).
@@ -321,10 +321,11 @@ def _section(view: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
 
 
 def _field(section: Mapping[str, Any], name: str) -> Any:
-    """A field of a document in the view, at its top level or under ``head``/``fields``."""
+    """A field of a document in the view: at its top level, or under ``amounts`` (where the window
+    shows the order's figures), ``head`` or ``fields``."""
     if section.get(name) not in (None, ""):
         return section[name]
-    for sub in ("head", "fields"):
+    for sub in ("amounts", "head", "fields"):
         inner = section.get(sub)
         if isinstance(inner, Mapping) and inner.get(name) not in (None, ""):
             return inner[name]

@@ -53,6 +53,28 @@ def port() -> int:
     return _free_port()
 
 
+def scratch_database_url(settings, tmp_path: Path) -> str:
+    """A fresh database for a second swx started by a test: SQLite in ``tmp_path``, or, when the suite
+    runs on PostgreSQL, the database ``swx_scratch`` beside the test database (created if missing)."""
+    url = settings.database_url
+    if not url.startswith("postgresql"):
+        return f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'swx_scratch'"):
+                await conn.execute("CREATE DATABASE swx_scratch")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    scratch = url.rsplit("/", 1)[0] + "/swx_scratch"
+    _reset_postgres(scratch)
+    return scratch
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, port: int):
     from gateway.config import Settings

@@ -462,10 +462,6 @@ def test_tax_bills_at_each_rate(swx, builder, filer, parties):
         assert decl["order"].head["taxTotal"] == bill["detail"]["taxTotal"], name  # declared as assessed: no shortfall
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the tax stand-in reads the declared tax from the view's documents.order.taxTotal (or .head/.fields), but the "
-    "window shows it under documents.order.amounts.taxTotal, so a shortfall is never noticed (nor is the order's "
-    "acturalPaid used for the limit)"))
 def test_a_short_declared_tax_is_noted_on_the_bill(swx, builder, filer, parties):
     # lipstick, 1 × 120.00 (CNY 120 a piece, high-end): assessed CT 120 × 0.15/0.85 × 0.7 = 14.824 -> 14.82,
     # total 120 × 0.28/0.85 × 0.7 = 27.671 -> 27.67, VAT 12.85; the builder declares 9.1 % only: 10.92
@@ -513,6 +509,23 @@ def test_a_dishonest_seller_waits_for_review_then_is_released(swx, builder, file
         register_parties(swx, parties)
         r = swx.http.patch(f"/v1/enterprises/{parties.ebc.code}", json={"creditRating": "dishonest"}, headers=swx.operator)
         assert r.status_code == 200, r.text
+        # the new version reaches customs as a delivery of its own; a firm's list that overtook it would be
+        # judged on the rating customs knew, so wait until customs has it, as a filer could not
+        version = r.json()["version"]
+
+        def shared() -> bool:
+            after = 0
+            while page := swx.http.get("/v1/deliveries", params={"regulator": "customs", "after": after, "limit": 500},
+                                       headers=swx.operator).json()["deliveries"]:
+                if any(d["enterprise"] == parties.ebc.code and d["version"] == version and d["state"] != "pending" for d in page):
+                    return True
+                after = page[-1]["id"]
+            return False
+
+        deadline = time.monotonic() + 20
+        while not shared():
+            assert time.monotonic() < deadline, "the new rating never reached customs"
+            time.sleep(0.1)
     decl = goods_declaration(builder, parties, [(CLEANSER, 1, "99.00")])
     file_docs(swx, filer, builder, decl)
     v = wait_state(swx, decl["order"], "review")

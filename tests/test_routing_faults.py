@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import _free_port, _reset_postgres, party_of
+from conftest import _free_port, party_of, scratch_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,12 +151,7 @@ def _wait_up(url: str, proc: subprocess.Popen) -> None:
 def separate(tmp_path, settings):
     """A second swx (its own database) whose deliveries only ``swx worker`` processes make."""
     port = _free_port()
-    url = settings.database_url
-    if url.startswith("postgresql"):
-        url = url.rsplit("/", 1)[0] + "/test2"
-        _reset_postgres(url)
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'separate.db'}"
+    url = scratch_database_url(settings, tmp_path)
     env = {
         **os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": "swx_op_separate_" + "y" * 20, "SWX_PORT": str(port),
         "SWX_DISPATCH": "false", "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_DELIVERY_TIMEOUT": "2",
