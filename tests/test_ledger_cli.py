@@ -79,3 +79,37 @@ def test_check_proof_accepts_a_bundle_and_refuses_a_tampered_one(ledger_db, tmp_
 def test_verify_without_a_key_says_so(ledger_db):
     r = CliRunner().invoke(cli, ["ledger", "verify"])
     assert r.exit_code == 2 and "no ledger key" in r.output
+
+
+def _forge_checkpoint(conn: sqlite3.Connection) -> None:
+    """A checkpoint for a bigger tree, signed by a key that is not the log's."""
+    from ledger import NoteSigner, sign_checkpoint
+
+    size, root = conn.execute("SELECT size, root FROM ledger_checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    forger = NoteSigner.generate(get_settings().ledger_origin)
+    note = sign_checkpoint(forger, get_settings().ledger_origin, size + 1, bytes(root))
+    conn.execute("INSERT INTO ledger_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, '2026-01-01 00:00:00')",
+                 (size + 1, bytes(root), note))
+
+
+TAMPERING = {
+    "deleted row": lambda c: c.execute("DELETE FROM ledger_entries WHERE idx = 5"),
+    "swapped pair": lambda c: c.executescript(
+        "UPDATE ledger_entries SET idx = -1 WHERE idx = 3; UPDATE ledger_entries SET idx = 3 WHERE idx = 4;"
+        "UPDATE ledger_entries SET idx = 4 WHERE idx = -1;"),
+    "forged checkpoint": _forge_checkpoint,
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_verify_fails_on_tampering(ledger_db, how):
+    _fill(12)
+    assert CliRunner().invoke(cli, ["ledger", "verify"]).exit_code == 0
+    with sqlite3.connect(ledger_db) as conn:
+        TAMPERING[how](conn)
+    bad = CliRunner().invoke(cli, ["ledger", "verify"])
+    assert bad.exit_code == 1, bad.output
+    if how != "forged checkpoint":
+        assert "entry 3" in bad.output or "entry 5" in bad.output, bad.output
+    else:
+        assert "checkpoint" in bad.output, bad.output

@@ -123,6 +123,15 @@ def test_a_delivery_that_never_succeeds_ends_dead_and_is_retried_by_hand(swx, bu
                       all(y["state"] in ("delivered", "acknowledged") for y in x) and x)
     assert next(y for y in done if y["regulator"] == "fx")["attempts"] == 1
     assert swx.http.post(f"/v1/deliveries/{d['id']}/retry", headers=swx.operator).status_code == 409  # not dead any more
+    # the ledger has every step of it, in order
+    order = decl["order"].head
+
+    def history():
+        t = swx.http.get("/v1/trace", params={"ebpCode": order["ebpCode"], "orderNo": order["orderNo"]}, headers=swx.operator)
+        kinds = [e["entry"]["kind"] for e in t.json()["entries"] if e["entry"].get("extra", {}).get("delivery") == d["id"]]
+        return kinds if "delivery.delivered" in kinds else None
+
+    assert eventually(history) == ["delivery.attempted"] * 11 + ["delivery.dead", "delivery.retried", "delivery.delivered"]
 
 
 def test_bad_delivery_queries(swx):
