@@ -32,6 +32,7 @@ from .metrics import REGISTRY, REQUEST_SECONDS
 from .routing.dispatcher import Dispatcher, DispatchSettings
 from .routing.endpoints import router as routing_router
 from .routing.table import load_routes
+from .stats.endpoints import router as stats_router
 
 log = structlog.get_logger("swx")
 
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enterprises_router)
     app.include_router(ledger_router)
     app.include_router(routing_router)
+    app.include_router(stats_router)
     if mocks is not None:
         app.mount("/mock", mocks)
     registry.install(app, registry.load_policy(settings.sharing_policy))

@@ -96,8 +96,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, port: int):
 def server(settings, port):
     """A real uvicorn server in a background thread; yields its base URL."""
     from gateway.app import create_app
+    from gateway.logs import configure
     from gateway.migrate import upgrade
 
+    configure("WARNING")  # the server thread's request lines would drown pytest's output
     upgrade(settings)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
