@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
@@ -15,6 +16,8 @@ ledger_app = typer.Typer(help="The audit ledger: verification of the log and of 
 app.add_typer(ledger_app, name="ledger")
 regulators_app = typer.Typer(help="The regulator stand-ins (customs, inspection, tax, fx)", no_args_is_help=True)
 app.add_typer(regulators_app, name="regulators")
+samples_app = typer.Typer(help="Sample sets of declarations for testers (docs/testers.md)", no_args_is_help=True)
+app.add_typer(samples_app, name="samples")
 
 
 @db_app.command("upgrade")
@@ -136,6 +139,46 @@ def regulators_serve(
     from mock_customs.config import MockSettings
 
     uvicorn.run(create_mocks(MockSettings(gateway_url=gateway)), host=host, port=port, access_log=False)
+
+
+@samples_app.command("generate")
+def samples_generate(
+    out: Path = typer.Option(..., "--out", help="directory to write the set into (created; must be empty)"),
+    declarations: int = typer.Option(100, help="how many declarations"),
+    seed: int = typer.Option(1, help="the same seed makes the same set, byte for byte"),
+    invalid_ratio: float = typer.Option(0.1, min=0.0, max=1.0, help="share of declarations carrying a fault"),
+) -> None:
+    """Write a reproducible set: enterprises.json, messages/ in filing order, expected.jsonl."""
+    from schemas.samples import generate
+
+    if out.exists() and any(out.iterdir()):
+        typer.echo(f"{out} is not empty; give a new directory", err=True)
+        raise typer.Exit(2)
+    summary = generate(out, declarations=declarations, seed=seed, invalid_ratio=invalid_ratio)
+    typer.echo(str(summary))
+
+
+@app.command()
+def replay(
+    paths: list[Path] = typer.Argument(..., help="sample set directories, or folders / files of CEB XML"),
+    target: str = typer.Option(..., help="the swx to replay against, e.g. http://127.0.0.1:8000"),
+    operator_token: str = typer.Option(..., envvar="SWX_OPERATOR_TOKEN", help="the target's operator token"),
+    concurrency: int = typer.Option(8, min=1, help="declarations filed at once"),
+    rate: float = typer.Option(None, min=0.1, help="at most this many files per second"),
+    shuffle: bool = typer.Option(False, help="file each declaration's messages in random order"),
+    wait_final: float = typer.Option(None, help="wait up to this many seconds for every declaration's final state"),
+    report: Path = typer.Option(None, help="write a JSON report here"),
+    junit: Path = typer.Option(None, help="write a JUnit XML report here"),
+    html: Path = typer.Option(None, help="write a self-contained HTML report here"),
+    seed: int = typer.Option(None, help="seed of --shuffle"),
+) -> None:
+    """File a sample set (or any CEB XML) against a running swx and compare with its manifest; exit 1 on any mismatch."""
+    from .replay import run_replay
+
+    raise typer.Exit(run_replay(
+        paths, target=target, operator_token=operator_token, concurrency=concurrency, rate=rate, shuffle=shuffle,
+        wait_final=wait_final, report=report, junit=junit, html=html, seed=seed,
+    ))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -98,7 +98,8 @@ def test_identical_resubmission_returns_the_first_answer(swx, filer, builder):
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
-    assert swx.http.get("/v1/receipts", headers=filer.auth, params={"after": feed_before}).json()["receipts"] == []
+    later = swx.http.get("/v1/receipts", headers=filer.auth, params={"after": feed_before}).json()["receipts"]
+    assert [x for x in later if x["from"] == "swx"] == []  # (customs' own verdict on it may come meanwhile)
     xml_again = swx.file(filer, body, accept="application/xml")
     assert xml_again.status_code == 201 and b"CEB312Message" in xml_again.content
 

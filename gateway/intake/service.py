@@ -156,7 +156,7 @@ class IntakeService:
         stored: dict[tuple[str, str], Document] = {}
         if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
             findings += await party_findings_for(session, checked.docs)
-            stored = await existing_documents(session, checked.docs)
+            stored = await existing_documents(session, checked.docs, lock=True)
             findings += key_findings(checked.docs, stored, principal.code)
         if findings:
             outcome = rejected_outcome(checked, findings)
@@ -222,10 +222,17 @@ def _key_condition(docs: list[FiledDocument]):
     return tuple_(Document.kind, Document.business_key).in_(list(pairs))
 
 
-async def existing_documents(session: AsyncSession, docs: list[FiledDocument]) -> dict[tuple[str, str], Document]:
+async def existing_documents(
+    session: AsyncSession, docs: list[FiledDocument], *, lock: bool = False
+) -> dict[tuple[str, str], Document]:
+    """The stored documents with these keys; ``lock`` (when filing) holds their rows until commit, so
+    that a regulator's verdict arriving meanwhile waits instead of overwriting the new version."""
     if not docs:
         return {}
-    rows = (await session.execute(select(Document).where(_key_condition(docs)))).scalars().all()
+    query = select(Document).where(_key_condition(docs))
+    if lock:
+        query = query.order_by(Document.id).with_for_update()  # one lock order everywhere: no deadlocks
+    rows = (await session.execute(query)).scalars().all()
     return {(r.kind, r.business_key): r for r in rows}
 
 

@@ -180,6 +180,12 @@ async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_dept
     if prior is not None:
         return 200, {**prior.answer, "replay": True}
     answers = await _answers(session, root)
+    # Hold the documents' rows (and see their latest state): a filing changing one, or another verdict
+    # on it, waits for this transaction rather than racing it.
+    await session.execute(
+        select(Document).where(Document.id.in_({a.document.id for a in answers})).order_by(Document.id)
+        .with_for_update().execution_options(populate_existing=True)
+    )
     routed = await _routed(session, regulator, {a.document.id for a in answers})
     for a in answers:
         if a.document.id not in routed:
