@@ -7,11 +7,13 @@ suite against PostgreSQL; the schema ``public`` of that database is dropped and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,27 +94,49 @@ def settings(tmp_path_factory: pytest.TempPathFactory, port: int):
     )
 
 
+@contextlib.contextmanager
+def serving(app, *, port: int | None = None, lifespan: str = "on") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a background thread; yields its base URL."""
+    port = port or _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def eventually(check, timeout: float = 15.0, every: float = 0.1):
+    """Poll ``check`` until it returns something truthy, and return that (what happens after an
+    answer -- sequencing, delivery, verdicts -- takes a fraction of a second here)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {getattr(check, '__name__', 'a condition')}")
+        time.sleep(every)
+
+
 @pytest.fixture(scope="session")
 def server(settings, port):
-    """A real uvicorn server in a background thread; yields its base URL."""
+    """A real swx server in a background thread; yields its base URL."""
     from gateway.app import create_app
     from gateway.logs import configure
     from gateway.migrate import upgrade
 
     configure("WARNING")  # the server thread's request lines would drown pytest's output
     upgrade(settings)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("swx test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings), port=port) as url:
+        yield url
 
 
 @dataclass

@@ -9,28 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
-from conftest import party_of
+from conftest import eventually, party_of
 
 from gateway.audit.events import digest_of, sha256_hex
 from ledger import leaf_hash, verify_checkpoint
 from ledger.verify import check_bundle, verify_consistency_proof, verify_inclusion_proof
 from schemas.builder import Doc, Parties
-
-
-def eventually(check, timeout: float = 15.0):
-    """Poll ``check`` until it returns something truthy (the sequencer runs within a fraction of a second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("the ledger did not catch up in time")
-        time.sleep(0.1)
 
 
 def all_entries(swx, auth) -> list[dict]:

@@ -12,7 +12,6 @@ import base64
 import dataclasses
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from conftest import serving
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 
@@ -105,27 +104,12 @@ class FakeWindow:
         return [r for r in self.returns() if r["guid"] == guid]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def window() -> Any:
     fake = FakeWindow()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "fake window did not start"
-        time.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(fake.app, lifespan="off") as fake.url:
+        yield fake
 
 
 # ---------------------------------------------------------------------- customs under test

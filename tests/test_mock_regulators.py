@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import threading
 import time
@@ -14,13 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the project is not installed in the venv
     sys.path.insert(0, str(ROOT))
+
+from conftest import serving
 
 from mock_customs.config import MockSettings
 from mock_customs.fx import FLAGGED, Fx, FxLedger
@@ -309,20 +309,8 @@ class FakeWindow:
 @pytest.fixture(scope="module")
 def window():
     fake = FakeWindow()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the fake window did not start"
-        time.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(fake.app, lifespan="off") as fake.url:
+        yield fake
 
 
 def _settings(window: FakeWindow, **extra) -> MockSettings:

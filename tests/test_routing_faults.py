@@ -14,21 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import _free_port, party_of, scratch_database_url
+from conftest import _free_port, eventually, party_of, scratch_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def eventually(check, timeout: float = 30.0, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {check.__name__}")
-        time.sleep(every)
 
 
 def faults(http: httpx.Client, operator: dict, regulator: str, **setting) -> None:

@@ -7,13 +7,13 @@ start-up; a policy naming an unknown regulator or field stops the service from s
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..auth import REGULATORS
 from ..enterprises.record import FIELDS, IDENTITY, METADATA
+from ..tomlfile import read_toml
 
 DEFAULT_POLICY = Path(__file__).with_name("sharing.toml")
 ENV_VAR = "SWX_SHARING_POLICY"
@@ -78,15 +78,8 @@ def parse_policy(data: dict[str, Any], source: str) -> SharingPolicy:
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> SharingPolicy:
     """The policy in ``path``, else in ``$SWX_SHARING_POLICY``, else the default ``sharing.toml``."""
-    chosen = Path(path or os.environ.get(ENV_VAR) or DEFAULT_POLICY)
-    try:
-        with chosen.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise PolicyError(f"sharing policy {chosen}: no such file (set {ENV_VAR} to an existing file)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"sharing policy {chosen}: not valid TOML: {exc}") from None
-    return parse_policy(data, str(chosen))
+    data, source = read_toml(path, env_var=ENV_VAR, default=DEFAULT_POLICY, what="sharing policy", error=PolicyError)
+    return parse_policy(data, source)
 
 
 def policy_of(app: Any) -> SharingPolicy:

@@ -7,7 +7,6 @@ naming an unknown message type, regulator, mode or adapter stops the service fro
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from schemas.catalog import FILED
 
 from ..auth import REGULATORS
+from ..tomlfile import read_toml
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
 ENV_VAR = "SWX_ROUTES"
@@ -80,12 +80,5 @@ def parse_routes(data: dict[str, Any], source: str, adapters: set[str] | None = 
 
 
 def load_routes(path: str | os.PathLike[str] | None = None, adapters: set[str] | None = None) -> RoutingTable:
-    chosen = Path(path or os.environ.get(ENV_VAR) or DEFAULT_ROUTES)
-    try:
-        with chosen.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise RoutesError(f"routing table {chosen}: no such file (set {ENV_VAR} to an existing file)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RoutesError(f"routing table {chosen}: not valid TOML: {exc}") from None
-    return parse_routes(data, str(chosen), adapters)
+    data, source = read_toml(path, env_var=ENV_VAR, default=DEFAULT_ROUTES, what="routing table", error=RoutesError)
+    return parse_routes(data, source, adapters)
