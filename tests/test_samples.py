@@ -206,9 +206,10 @@ def test_manifest_shape(full):
         if d["fault"] is None:
             assert d["expect"] == {"state": "released"}, d
     readme = (s.path / "README.txt").read_text(encoding="utf-8")
-    assert "--seed 7" in readme and "--declarations 300" in readme
+    assert "swx samples generate --out set --declarations 300 --seed 7 --invalid-ratio 0.3" in readme
+    assert str(s.summary).startswith(f"{s.path}: 300 declarations (90 with a fault, {len(KINDS)} kinds;")
     for kind, n in s.summary.faults.items():
-        assert re.search(rf"^  {re.escape(kind)}\s+{n}\s", readme, re.M), kind
+        assert re.search(rf"^  {re.escape(kind)}\s+{n}\s", readme, re.MULTILINE), kind
 
 
 def test_every_fault_kind_appears_at_ratio_0_3(full):
