@@ -59,7 +59,8 @@ _ZERO = Decimal(0)
 # JGS-20 legal units measuring mass or volume, in grams (millilitres) per unit.
 _GRAMS_PER_UNIT = {"035": Decimal(1000), "036": Decimal(1), "070": Decimal(1_000_000),
                    "095": Decimal(1000), "096": Decimal(1)}
-POLL_INTERVAL = 0.2
+POLL_INTERVAL = 0.2  # first wait between looks at the window; grows by half each time ...
+POLL_MAX = 2.0  # ... up to this, so that a busy window is not asked a thousand times a second
 
 
 # --- the rate table -----------------------------------------------------------------------
@@ -387,7 +388,10 @@ class Tax(Regulator):
         path = f"/v1/declarations/{quote(head.get('ebpCode', ''), safe='')}/{quote(head.get('orderNo', ''), safe='')}"
         deadline = time.monotonic() + float(self.ctx.settings.tax_wait)
         view: Mapping[str, Any] = {}
+        pause = POLL_INTERVAL
         while True:
+            await asyncio.sleep(pause)  # customs numbers a list no sooner than it can match it
+            pause = min(pause * 1.5, POLL_MAX)
             try:
                 response = await self.ctx.gateway_get(path)
                 if response.status_code == 200:
@@ -401,7 +405,6 @@ class Tax(Regulator):
                 log.debug("tax: polling %s failed: %s", path, exc)
             if time.monotonic() >= deadline:
                 return None, view
-            await asyncio.sleep(POLL_INTERVAL)
 
     async def _bill(self, head: dict[str, str], lines: list[dict[str, str]]) -> None:
         guid, order_no = head.get("guid", ""), head.get("orderNo", "")
