@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -75,6 +78,65 @@ def scratch_database_url(settings, tmp_path: Path) -> str:
     scratch = url.rsplit("/", 1)[0] + "/swx_scratch"
     _reset_postgres(scratch)
     return scratch
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Spawned:
+    """A second swx, as its own ``swx serve`` process, with helpers for the processes around it."""
+
+    url: str
+    env: dict[str, str]
+    log: Path
+    procs: list[subprocess.Popen]
+
+    @property
+    def operator(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.env['SWX_OPERATOR_TOKEN']}"}
+
+    def run(self, *args: str) -> subprocess.Popen:
+        """Start ``swx ARGS…`` with this swx's settings (e.g. ``worker``)."""
+        with self.log.open("ab") as out:
+            p = subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], cwd=ROOT, env=self.env, stdout=out, stderr=out)
+        self.procs.append(p)
+        return p
+
+
+@contextlib.contextmanager
+def spawn_swx(settings, tmp_path: Path, **env: str) -> Iterator[Spawned]:
+    """``swx serve`` in a process of its own on a scratch database; extra ``SWX_*`` settings in ``env``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    full = {
+        **os.environ, "SWX_DATABASE_URL": scratch_database_url(settings, tmp_path), "SWX_PORT": str(port),
+        "SWX_OPERATOR_TOKEN": "swx_op_spawned_" + "s" * 24, "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"),
+        "SWX_LOG_LEVEL": "WARNING", **env,
+    }
+    spawned = Spawned(f"http://127.0.0.1:{port}", full, tmp_path / "swx.log", [])
+    serve = spawned.run("serve")
+    try:
+        eventually(lambda: serve.poll() is None and _healthy(spawned.url) or serve.poll() is not None, timeout=30)
+        if serve.poll() is not None:
+            raise RuntimeError(f"swx serve exited with {serve.returncode}: {spawned.log.read_text()[-2000:]}")
+        yield spawned
+    finally:
+        for p in spawned.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in spawned.procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture(scope="session")

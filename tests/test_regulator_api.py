@@ -4,18 +4,13 @@ and, in pull mode, read its inbox and confirm it."""
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import party_of, spawn_swx
 from lxml import etree
 
-from conftest import _free_port, party_of, scratch_database_url
 from schemas.catalog import CEB_NS, DXP_NS, FILED
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
@@ -117,26 +112,10 @@ receiver_id = "DXPSAFE000000001"
 @pytest.fixture
 def pull_swx(tmp_path, settings):
     """A swx whose fx regulator pulls its deliveries instead of receiving them."""
-    port = _free_port()
-    url = scratch_database_url(settings, tmp_path)
     routes = tmp_path / "routes.toml"
     routes.write_text(PULL_ROUTES)
-    env = {**os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": "swx_op_pull_" + "z" * 24, "SWX_PORT": str(port),
-           "SWX_ROUTES": str(routes), "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_LOG_LEVEL": "WARNING"}
-    with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            yield httpx.Client(base_url=base, timeout=30), {"Authorization": f"Bearer {env['SWX_OPERATOR_TOKEN']}"}
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(15)
+    with spawn_swx(settings, tmp_path, SWX_ROUTES=str(routes)) as spawned:
+        yield httpx.Client(base_url=spawned.url, timeout=30), spawned.operator
 
 
 def test_a_pull_regulator_reads_its_inbox_and_confirms(pull_swx, builder):

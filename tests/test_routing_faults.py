@@ -5,19 +5,14 @@ regulator processes anything twice."""
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import _free_port, eventually, party_of, scratch_database_url
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from conftest import ROOT, eventually, party_of, spawn_swx
 
 
 def faults(http: httpx.Client, operator: dict, regulator: str, **setting) -> None:
@@ -132,60 +127,19 @@ def test_bad_delivery_queries(swx):
 # --- a dispatcher killed mid-delivery: swx serve without a dispatcher, and swx worker processes -----
 
 
-def _wait_up(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"swx serve exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("swx serve did not come up")
-
-
 @pytest.fixture
 def separate(tmp_path, settings):
-    """A second swx (its own database) whose deliveries only ``swx worker`` processes make."""
-    port = _free_port()
-    url = scratch_database_url(settings, tmp_path)
-    env = {
-        **os.environ, "SWX_DATABASE_URL": url, "SWX_OPERATOR_TOKEN": "swx_op_separate_" + "y" * 20, "SWX_PORT": str(port),
-        "SWX_DISPATCH": "false", "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_DELIVERY_TIMEOUT": "2",
-        "SWX_DELIVERY_BACKOFF": "0.1", "SWX_DELIVERY_BACKOFF_CAP": "0.5", "SWX_LOG_LEVEL": "WARNING",
-    }
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    serve = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    workers: list[subprocess.Popen] = []
-
-    def worker() -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        workers.append(p)
-        return p
-
-    try:
-        _wait_up(base, serve)
-        yield base, env, worker
-    finally:
-        for p in [*workers, serve]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in [*workers, serve]:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()
+    """A second swx whose deliveries only ``swx worker`` processes make."""
+    with spawn_swx(settings, tmp_path, SWX_DISPATCH="false", SWX_DELIVERY_TIMEOUT="2", SWX_DELIVERY_BACKOFF="0.1",
+                   SWX_DELIVERY_BACKOFF_CAP="0.5") as spawned:
+        yield spawned
 
 
 def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed_twice(separate, builder):
     from schemas.builder import Parties, Party
 
-    base, env, worker = separate
-    operator = {"Authorization": f"Bearer {env['SWX_OPERATOR_TOKEN']}"}
-    http = httpx.Client(base_url=base, timeout=30)
+    env, operator = separate.env, separate.operator
+    http = httpx.Client(base_url=separate.url, timeout=30)
     firm = http.post("/v1/enterprises", headers=operator, json={
         "code": "3301965XYZ", "name": "杀进程测试贸易有限公司", "dxpId": "DXPENT3301965XYZ",
         "roles": ["ebp", "ebc", "pay", "logistics", "agent", "assure", "operator"]}).json()
@@ -202,7 +156,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
             guids.add(r.json()["guid"])
     # customs answers slowly: the first worker is killed while its deliveries are in flight
     faults(http, operator, "customs", latencyMs=1500)
-    first = worker()
+    first = separate.run("worker")
 
     def in_flight():
         ds = deliveries_of(http, operator, guids)
@@ -215,7 +169,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
     stuck = [d for d in deliveries_of(http, operator, guids) if d["state"] == "pending"]
     assert stuck, "the kill came too late to catch a delivery in flight"
     faults(http, operator, "customs", latencyMs=0)
-    worker()  # picks up what the dead one held once its lease runs out
+    separate.run("worker")  # picks up what the dead one held once its lease runs out
     for order in orders:
         eventually(lambda o=order: (s := declaration_state(http, operator, o)) and s["state"] == "released", timeout=60)
     final = deliveries_of(http, operator, guids)

@@ -59,7 +59,7 @@ def describe_declaration(rec: DeclarationRecord, wait: float | None) -> str:
     state = rec.state or "unknown to the target"
     text = f"{state} {rec.code}" if rec.code and rec.state == "rejected" else state
     if not rec.final:
-        text += f" (no final state within {wait:g} s)" if wait is not None else " (not final)"
+        text += f" (not final {wait:g} s after filing)" if wait is not None else " (not final)"
     return text
 
 

@@ -6,7 +6,9 @@ overall rate limit on files. A declaration with ``after`` waits -- without holdi
 declaration is final, because customs must see one buyer's orders in order for the annual limit.
 
 Latency is the time of the filing request alone: the HTTP pool is sized so that a filing never queues
-behind another request of ours, and polls for declaration states have slots of their own.
+behind another request of ours, polls for declaration states have slots of their own, and states are
+read only once all filing is done (but for declarations that others wait for): reading them while
+filing slowed the target's own routing measurably.
 """
 
 from __future__ import annotations
@@ -87,8 +89,12 @@ class _Run:
         self.files = {id(f): FileRecord(f) for f in plan.files}
         self.decls = {k: DeclarationRecord(d) for k, d in plan.declarations.items()}
         self.final = {k: asyncio.Event() for k in plan.declarations}
-        needed = {d.after for d in plan.declarations.values() if d.after}
-        self.polled = set(plan.declarations) if wait_final is not None else needed
+        self.needed = {d.after for d in plan.declarations.values() if d.after}  # others wait for these
+        self.polled = set(plan.declarations) if wait_final is not None else self.needed
+        self.limit = wait_final if wait_final is not None else AFTER_WAIT
+        self.unfiled = 0  # groups still filing; set by groups()
+        self.all_filed = asyncio.Event()
+        self.filed_at = 0.0
         self.file_task = progress.add_task("files filed", total=len(plan.files))
         self.decl_task = progress.add_task("declarations final", total=len(self.polled), visible=bool(self.polled))
 
@@ -102,18 +108,28 @@ class _Run:
         if self.shuffle:
             for files in out.values():
                 self.rng.shuffle(files)
+        self.unfiled = len(out)
         return list(out.items())
 
     async def run_group(self, group: str, files: list[FileItem]) -> None:
         decl = self.plan.declarations.get(group)
-        if decl is not None and decl.after:
-            await self.wait_after(group, decl.after)
-        async with self.slots:
-            for item in files:
-                await self.file_one(item)
+        try:
+            if decl is not None and decl.after:
+                await self.wait_after(group, decl.after)
+            async with self.slots:
+                for item in files:
+                    await self.file_one(item)
+        finally:
+            self.unfiled -= 1
+            if self.unfiled == 0:
+                self.filed_at = time.monotonic()
+                self.all_filed.set()
+        filed = time.monotonic()
         if decl is not None and group in self.polled:
             try:
-                await self.poll(self.decls[group])
+                if group not in self.needed:  # reading states while filing would slow the target we measure
+                    await self.all_filed.wait()
+                await self.poll(self.decls[group], filed)
             finally:
                 self.final[group].set()
                 self.progress.advance(self.decl_task)
@@ -121,11 +137,10 @@ class _Run:
             self.final[group].set()
 
     async def wait_after(self, key: str, after: str) -> None:
-        # No timeout of its own: the earlier declaration's poll ends by its deadline, final or not.
+        # No timeout of its own: the earlier declaration's event is set by its own deadline, final or not.
         await self.final[after].wait()
         if not self.decls[after].final:
-            limit = self.wait_final if self.wait_final is not None else AFTER_WAIT
-            self.decls[key].note = f"filed although {after} was not final within {limit:g} s"
+            self.decls[key].note = f"filed although {after} was not final within {self.limit:g} s of its filing"
 
     async def file_one(self, item: FileItem) -> None:
         rec = self.files[id(item)]
@@ -147,55 +162,72 @@ class _Run:
             try:
                 r = await self.client.post("/v1/filings", content=body, headers=headers)
             except httpx.HTTPError as exc:
-                rec.latency_ms = (time.perf_counter() - started) * 1000
                 rec.outcome, rec.message = "error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                return
-            rec.latency_ms = (time.perf_counter() - started) * 1000
-            _read_answer(rec, r)
+            else:
+                _read_answer(rec, r)
+            finally:
+                rec.latency_ms = (time.perf_counter() - started) * 1000
+                self.last_answer = time.monotonic() - self.t0
         except OSError as exc:  # the file went away or cannot be read
             rec.outcome, rec.message = "error", f"cannot read {item.path}: {exc}"
         finally:
-            self.last_answer = time.monotonic() - self.t0
             self.progress.advance(self.file_task)
 
-    async def poll(self, rec: DeclarationRecord) -> None:
+    async def poll(self, rec: DeclarationRecord, started: float) -> None:
         """Read the declaration until it is final (and, when it disagrees with the manifest, stays so for
-        SETTLE seconds) or its time is up; the last view is what the record keeps."""
-        limit = self.wait_final if self.wait_final is not None else AFTER_WAIT
-        started = time.monotonic()
-        deadline = started + limit
+        SETTLE seconds) or its time is up; the last view is what the record keeps.
+
+        Its time: ``limit`` seconds from its own last filing (``started``) -- then declarations filed
+        ``after`` it go ahead -- and, with --wait-final, also ``limit`` seconds from the end of all
+        filing: while a run is filing, the target's verdicts can lag far behind, and that is not the
+        declaration's fault. Only declarations others wait for are read while filing goes on.
+        """
+        own_deadline = started + self.limit
+        signalled = False
         settle_from: float | None = None
         interval = POLL_FIRST
         path = f"/v1/declarations/{senders.segment(rec.item.ebp_code)}/{senders.segment(rec.item.order_no)}"
         while True:
-            rec.polls += 1
-            try:
-                async with self.poll_slots:
-                    r = await self.client.get(path, headers=self.operator)
-                if r.status_code == 200:
-                    view = r.json()
-                    rec.state, rec.reasons = view.get("state"), list(view.get("reasons") or [])
-                    rec.code = compare.reason_code(rec.reasons[0]) if rec.reasons else None
-                elif r.status_code != 404:
-                    rec.note = f"HTTP {r.status_code} reading the declaration: {r.text[:200]}"
-            except (httpx.HTTPError, ValueError) as exc:  # ValueError: a 200 that is not JSON
-                rec.note = f"reading the declaration failed: {type(exc).__name__}: {exc}"
+            await self.read(rec, path)
             now = time.monotonic()
             if rec.state in FINAL_STATES:
-                if compare.matches_state(rec.item.expect, rec.state, rec.code) or self.wait_final is None:
+                if self.wait_final is None or compare.matches_state(rec.item.expect, rec.state, rec.code):
                     break
                 settle_from = settle_from if settle_from is not None else now
                 if now - settle_from >= SETTLE:
                     break
             else:
                 settle_from = None
-            if now >= deadline:
-                break
-            await asyncio.sleep(min(interval, max(0.0, deadline - now)))
+            if now >= own_deadline:
+                if self.wait_final is None:
+                    break
+                if not signalled:  # whoever waits for this one goes ahead; we keep reading
+                    signalled = True
+                    self.final[rec.item.key].set()
+                if self.all_filed.is_set() and now >= self.filed_at + self.limit:
+                    break
+                wake = self.filed_at + self.limit if self.all_filed.is_set() else now + POLL_MAX
+            else:
+                wake = own_deadline
+            await asyncio.sleep(max(0.0, min(interval, wake - now)))
             interval = min(interval * 1.5, POLL_MAX)
         rec.final = rec.state in FINAL_STATES
         rec.waited_s = time.monotonic() - started
         rec.final_at = time.monotonic() - self.t0
+
+    async def read(self, rec: DeclarationRecord, path: str) -> None:
+        rec.polls += 1
+        try:
+            async with self.poll_slots:
+                r = await self.client.get(path, headers=self.operator)
+            view = r.json() if r.status_code == 200 else None
+            if isinstance(view, dict):
+                rec.state, rec.reasons = view.get("state"), [str(x) for x in view.get("reasons") or []]
+                rec.code = compare.reason_code(rec.reasons[0]) if rec.reasons else None
+            elif r.status_code != 404:  # 404: the target does not know it yet
+                rec.note = f"HTTP {r.status_code} reading the declaration: {r.text[:200]}"
+        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a 200 that is not JSON
+            rec.note = f"reading the declaration failed: {type(exc).__name__}: {exc}"
 
 
 def _read_answer(rec: FileRecord, r: httpx.Response) -> None:
@@ -240,6 +272,10 @@ async def replay(paths: list[Path], *, target: str, operator_token: str, concurr
                  junit: Path | None = None, html: Path | None = None, console: Console | None = None,
                  seed: int | None = None) -> ReplayResult:
     """Replay ``paths`` against ``target``; write the reports asked for and print the summary on ``console``.
+
+    ``wait_final`` counts from a declaration's last filing and, for the comparison, from the end of all
+    filing as well (whichever is later): a long run must not eat the time of the declarations filed
+    first. ``seed`` drives --shuffle; one is drawn (and reported) when not given.
 
     Raises :class:`~gateway.replay.manifest.ManifestError` for a set that cannot be read and
     :class:`TargetUnreachable` when the target does not answer at all.
