@@ -3,7 +3,8 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    SWX_HOST=0.0.0.0 SWX_PORT=8000 SWX_DATABASE_URL=sqlite+aiosqlite:////data/swx.db
+    SWX_HOST=0.0.0.0 SWX_PORT=8000 SWX_DATABASE_URL=sqlite+aiosqlite:////data/swx.db \
+    SWX_LEDGER_KEY_PATH=/data/ledger.key
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -133,7 +133,7 @@ def _ledger_lag(base: str, filings: int) -> str:
     return f"{size:,} entries; {state} in a signed checkpoint {1000 * (time.perf_counter() - t):.0f} ms after the last answer"
 
 
-def bench_validation(args: argparse.Namespace) -> None:
+def bench_validation(args: argparse.Namespace) -> dict:
     from gateway.intake.validate import check, thread_schemas
 
     firm = Party("3301960AB1", "基准测试电子商务有限公司", "DXPENT3301960AB1")
@@ -160,6 +160,7 @@ def bench_validation(args: argparse.Namespace) -> None:
     print(f"bare lxml       {n / t_bare:,.0f} messages/s (parse + XSD validate)")
     print(f"swx validation  {n / t_swx:,.0f} messages/s (safe parse + XSD + rules)")
     print(f"ratio           {t_bare / t_swx:.2f}× of bare lxml throughput")
+    return {"bare_per_s": n / t_bare, "swx_per_s": n / t_swx, "ratio": t_bare / t_swx, "messages": n, "repeat": args.repeat}
 
 
 def _timed(fn) -> float:  # noqa: ANN001
@@ -177,11 +178,16 @@ def main() -> None:
     p.add_argument("--validations", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-http", action="store_true")
+    p.add_argument("--json", help="also write the validation figures to this file (bench/run reads them)")
     args = p.parse_args()
     print(f"swx intake benchmark — {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
     if not args.skip_http:
         bench_http(args)
-    bench_validation(args)
+    figures = bench_validation(args)
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ async def live_appends(engine: AsyncEngine, ledger: Ledger, n: int, concurrency:
     return len(entries) / elapsed
 
 
-async def bulk_load(engine: AsyncEngine, ledger: Ledger, n: int) -> None:
+async def bulk_load(engine: AsyncEngine, ledger: Ledger, n: int) -> dict:
     await fresh(engine)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     seq = ledger.sequencer()
@@ -152,9 +152,10 @@ async def bulk_load(engine: AsyncEngine, ledger: Ledger, n: int) -> None:
         f"  bulk appends      {n / total:10,.0f} /s   ({n:,} entries: submit_many {n / t_submit:,.0f}/s, "
         f"integrate {n / t_integrate:,.0f}/s; building Entry objects {n / t_make:,.0f}/s not counted)"
     )
+    return {"bulk_appends_per_s": n / total, "submit_many_per_s": n / t_submit, "integrate_per_s": n / t_integrate}
 
 
-async def proofs(engine: AsyncEngine, ledger: Ledger, n: int, count: int) -> None:
+async def proofs(engine: AsyncEngine, ledger: Ledger, n: int, count: int) -> dict:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     rnd = random.Random(7)
     async with sessions() as s:
@@ -176,6 +177,8 @@ async def proofs(engine: AsyncEngine, ledger: Ledger, n: int, count: int) -> Non
             f"  inclusion proof   {statistics.mean(times) * 1e3:10.2f} ms mean, p50 {pct(times, 50) * 1e3:.2f} ms, "
             f"p99 {pct(times, 99) * 1e3:.2f} ms   ({count} random indexes at size {n:,}; {statistics.mean(lens):.1f} hashes, 1 query)"
         )
+        out = {"inclusion_mean_ms": statistics.mean(times) * 1e3, "inclusion_p50_ms": pct(times, 50) * 1e3,
+               "inclusion_p99_ms": pct(times, 99) * 1e3, "proof_size": n}
         times = []
         for _ in range(count // 2):
             m = rnd.randrange(1, n)
@@ -183,9 +186,10 @@ async def proofs(engine: AsyncEngine, ledger: Ledger, n: int, count: int) -> Non
             await ledger.consistency_proof(s, m, n)
             times.append(time.perf_counter() - t0)
         print(f"  consistency proof {statistics.mean(times) * 1e3:10.2f} ms mean, p99 {pct(times, 99) * 1e3:.2f} ms")
+        return {**out, "consistency_mean_ms": statistics.mean(times) * 1e3, "consistency_p99_ms": pct(times, 99) * 1e3}
 
 
-async def full_verify(engine: AsyncEngine, ledger: Ledger, n: int) -> None:
+async def full_verify(engine: AsyncEngine, ledger: Ledger, n: int) -> dict:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as s:
         t0 = time.perf_counter()
@@ -193,6 +197,7 @@ async def full_verify(engine: AsyncEngine, ledger: Ledger, n: int) -> None:
         elapsed = time.perf_counter() - t0
     assert rep.ok, rep
     print(f"  full verify       {n / elapsed:10,.0f} entries/s   ({elapsed:.1f}s: {rep.nodes:,} nodes, {rep.checkpoints} checkpoints)")
+    return {"verify_per_s": n / elapsed, "verify_entries": n}
 
 
 async def storage(engine: AsyncEngine, url: str, path: Path | None) -> None:
@@ -207,7 +212,7 @@ async def storage(engine: AsyncEngine, url: str, path: Path | None) -> None:
     print(f"  storage           {int(size) / 2**20:10,.0f} MiB (tables + indexes)")
 
 
-async def run(label: str, url: str, args: argparse.Namespace, path: Path | None = None) -> None:
+async def run(label: str, url: str, args: argparse.Namespace, path: Path | None = None) -> dict:
     print(f"\n{label}")
     engine = await make_engine(url)
     try:
@@ -215,11 +220,12 @@ async def run(label: str, url: str, args: argparse.Namespace, path: Path | None 
             async with engine.connect() as conn:
                 print("  " + (await conn.scalar(text("SELECT version()"))).split(",")[0])
         ledger = Ledger(NoteSigner.generate("swx.bench/ledger"))
-        await live_appends(engine, ledger, args.appends, args.concurrency)
-        await bulk_load(engine, ledger, args.entries)
-        await proofs(engine, ledger, args.entries, args.proofs)
-        await full_verify(engine, ledger, args.entries)
+        out = {"live_appends_per_s": await live_appends(engine, ledger, args.appends, args.concurrency)}
+        out.update(await bulk_load(engine, ledger, args.entries))
+        out.update(await proofs(engine, ledger, args.entries, args.proofs))
+        out.update(await full_verify(engine, ledger, args.entries))
         await storage(engine, url, path)
+        return out
     finally:
         if url.startswith("postgresql") and not args.keep:
             async with engine.begin() as conn:
@@ -236,14 +242,20 @@ async def main() -> None:
     ap.add_argument("--database-url", help="also run on this PostgreSQL database (postgresql+asyncpg://...)")
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--keep", action="store_true", help=f"keep the PostgreSQL schema {SCHEMA} afterwards")
+    ap.add_argument("--json", help="also write the figures to this file (bench/run reads them)")
     args = ap.parse_args()
+    results: dict[str, dict] = {}
     print(f"swx ledger bench: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory(prefix="swx-ledger-bench-") as tmp:
             path = Path(tmp) / "ledger.db"
-            await run("SQLite (aiosqlite, WAL, synchronous=FULL)", f"sqlite+aiosqlite:///{path}", args, path)
+            results["sqlite"] = await run("SQLite (aiosqlite, WAL, synchronous=FULL)", f"sqlite+aiosqlite:///{path}", args, path)
     if args.database_url:
-        await run("PostgreSQL (asyncpg)", args.database_url, args)
+        results["postgresql"] = await run("PostgreSQL (asyncpg)", args.database_url, args)
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
