@@ -185,7 +185,7 @@ class Dispatcher:
         now = utcnow()
         async with self.write_lock, self.sessions() as session, session.begin():
             rows = {r.id: r for r in (await session.execute(
-                select(Delivery).where(Delivery.id.in_([c.id for c, _ in results])).with_for_update()
+                select(Delivery).where(Delivery.id.in_([c.id for c, _ in results])).order_by(Delivery.id).with_for_update()
             )).scalars()}
             for c, outcome in results:
                 row = rows.get(c.id)
