@@ -169,7 +169,10 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
     stuck = [d for d in deliveries_of(http, operator, guids) if d["state"] == "pending"]
     assert stuck, "the kill came too late to catch a delivery in flight"
     faults(http, operator, "customs", latencyMs=0)
-    separate.run("worker")  # picks up what the dead one held once its lease runs out
+    # two dispatchers now share the rest (on PostgreSQL through SKIP LOCKED), including what the dead
+    # one held, once its lease runs out
+    separate.run("worker")
+    separate.run("worker")
     for order in orders:
         eventually(lambda o=order: (s := declaration_state(http, operator, o)) and s["state"] == "released", timeout=60)
     final = deliveries_of(http, operator, guids)
