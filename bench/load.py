@@ -34,12 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (  # noqa: E402 - bench/ is on sys.path when run as a script
+from common import (
     DEFAULT_PG,
     FIRM_CODE,
     FIRM_DXP,
     FIRM_NAME,
-    ROOT,
     Connection,
     CpuWindow,
     Server,
@@ -51,7 +50,7 @@ from common import (  # noqa: E402 - bench/ is on sys.path when run as a script
     register_firm,
 )
 
-from schemas.builder import MessageBuilder, Parties, Party  # noqa: E402
+from schemas.builder import MessageBuilder, Parties, Party
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_filings.lua")
 
@@ -122,8 +121,8 @@ def ensure_wrk(install: bool = True) -> str | None:
     log("wrk not found: installing it from Debian (apt-get install -y wrk)")
     try:
         if os.geteuid() == 0:
-            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True, timeout=300)
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired):
         pass
     return shutil.which("wrk")
@@ -139,7 +138,7 @@ def run_wrk(wrk: str, base: str, key: str, bodies: Path, duration: float, concur
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    m = re.search(r"^WRK_RESULT (\{.*\})$", text, re.M)
+    m = re.search(r"^WRK_RESULT (\{.*\})$", text, re.MULTILINE)
     if proc.returncode != 0 or m is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
     res = json.loads(m.group(1))
@@ -390,7 +389,7 @@ def summarise_profile(path: Path, top: int = 25) -> dict:
             "packages_self": ranked(pkg_self)}
 
 
-def print_profile(summary: dict, top: int = 20, file=sys.stdout) -> None:  # noqa: ANN001
+def print_profile(summary: dict, top: int = 20, file=sys.stdout) -> None:
     print(f"  profile: {summary['samples']:,} samples, {summary['busy_samples']:,} busy (shares below are of the busy ones)", file=file)
     for title, key in (("by activity (stack markers)", "activities"), ("by package, self", "packages_self"),
                        ("by function, cumulative", "cumulative"), ("by function, self", "self")):
