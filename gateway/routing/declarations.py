@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.catalog import CEB_NS
 
+from ..enterprises.service import iso
 from ..models import Document, DocumentParty, DocumentVersion
 from .models import Verdict
 
@@ -31,9 +32,6 @@ ORDER_AMOUNTS = ("goodsValue", "freight", "discount", "taxTotal", "acturalPaid",
 CORE = ("order", "payment", "waybill", "inventory")
 HOLDS = {"300": "review", "500": "inspection"}
 
-
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def _refused(status: str) -> bool:
@@ -80,9 +78,9 @@ async def declaration(session: AsyncSession, ebp_code: str, order_no: str, docs:
     for d in docs:
         item = {
             "kind": d.kind, "key": d.business_key, "status": d.status, "version": d.version, "filedBy": d.owner_code,
-            "preNo": d.pre_no, "invtNo": d.invt_no, "updatedAt": _iso(d.updated_at),
+            "preNo": d.pre_no, "invtNo": d.invt_no, "updatedAt": iso(d.updated_at),
             "verdicts": {
-                r: {"status": v.status, "info": v.info, "receiptType": v.receipt_type, "at": _iso(v.updated_at),
+                r: {"status": v.status, "info": v.info, "receiptType": v.receipt_type, "at": iso(v.updated_at),
                     **({"detail": v.detail} if v.detail else {})}
                 for r, v in sorted(verdicts.get(d.id, {}).items())
             },

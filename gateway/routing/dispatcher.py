@@ -154,8 +154,10 @@ class Dispatcher:
         return [self._render(r, messages)[0] for r in rows]
 
     async def digests(self, session: AsyncSession, rows: list[Delivery]) -> dict[int, str]:
+        """What each delivery's ledger entries bind: the filed message, or the view (no envelope built)."""
         messages = await _messages(session, {r.message_id for r in rows if r.message_id is not None})
-        return {r.id: self._render(r, messages)[1] for r in rows}
+        return {r.id: messages[r.message_id].digest if r.kind == "message" else audit.sha256_hex(r.body or b"{}")
+                for r in rows}
 
     def _render(self, d: Delivery, messages: dict[int, Message]) -> tuple[Outgoing, str]:
         headers = {"X-Swx-Delivery": str(d.id)}

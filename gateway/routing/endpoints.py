@@ -13,6 +13,7 @@ from ..audit import events as audit
 from ..audit.events import split_topics
 from ..audit.trail import flush, note
 from ..auth import REGULATORS, Caller, Principal, require_operator, require_regulator
+from ..enterprises.service import iso
 from ..httpbody import read_bounded, require_xml
 from ..models import utcnow
 from ..problems import Problem
@@ -28,17 +29,14 @@ After = Annotated[int, Query(ge=0, description="the cursor: `next` of the previo
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
 
 def delivery_out(d: Delivery) -> dict:
     return {
         "id": d.id, "regulator": d.regulator, "kind": d.kind, "state": d.state, "attempts": d.attempts,
         "messageGuid": d.message_guid, "messageType": d.message_type, "filer": d.filer,
         "enterprise": d.enterprise_code, "version": d.version, "lastError": d.last_error,
-        "nextAttemptAt": _iso(d.next_attempt_at) if d.state == PENDING else None,
-        "createdAt": _iso(d.created_at), "deliveredAt": _iso(d.delivered_at), "acknowledgedAt": _iso(d.acknowledged_at),
+        "nextAttemptAt": iso(d.next_attempt_at) if d.state == PENDING else None,
+        "createdAt": iso(d.created_at), "deliveredAt": iso(d.delivered_at), "acknowledgedAt": iso(d.acknowledged_at),
     }
 
 
