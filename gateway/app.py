@@ -17,17 +17,19 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, problems, registry
 from .audit.endpoints import router as ledger_router
 from .audit.service import AuditLog
-from .auth import authenticate, require_operator
+from .auth import KeyCache, authenticate, require_operator
 from .config import Settings, get_settings
 from .db import make_engine, make_sessionmaker
 from .enterprises.endpoints import router as enterprises_router
 from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
+from .intake.writer import FilingWriter
 from .metrics import REGISTRY, REQUEST_SECONDS
 from .routing.dispatcher import Dispatcher, DispatchSettings
 from .routing.endpoints import router as routing_router
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.operator_token = operator_token(settings)
+        app.state.key_cache = KeyCache(settings.auth_cache_seconds)
         # SQLite has one writer at a time: every writer (intake, registry, sequencer) queues here.
         app.state.write_lock = asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
         app.state.audit = audit = AuditLog(settings)
@@ -114,6 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.sessions, executor, settings.max_xml_depth,
             write_lock=app.state.write_lock, on_commit=committed, routes=routes,
         )
+        writer = app.state.intake.writer = FilingWriter(
+            app.state.intake, writers=settings.intake_writers, max_batch=settings.intake_batch
+        )
+        writer.start()
         await audit.start(app.state.sessions, app.state.write_lock)
         async with AsyncExitStack() as stack:
             if mocks is not None:
@@ -127,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await writer.stop()
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -164,24 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount("/mock", mocks)
     registry.install(app, registry.load_policy(settings.sharing_policy))
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id
-            return response
-        finally:
-            elapsed = time.perf_counter() - start
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            REQUEST_SECONDS.labels(request.method, path, str(status)).observe(elapsed)
-            log.info("request", method=request.method, path=path, status=status, ms=round(elapsed * 1000, 2))
-            structlog.contextvars.clear_contextvars()
+    app.add_middleware(RequestContext)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database reachability")
     async def healthz(request: Request) -> Response:
@@ -198,6 +189,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class RequestContext:
+    """Request id, timing metric and one log line per request.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which runs every request in a task group of its own.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.prefix, self.served = uuid.uuid4().hex[:20], 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        if request_id is None:
+            self.served += 1
+            request_id = f"{self.prefix}{self.served:012x}"  # 32 hex digits, unique; cheaper than a uuid4 each
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            path = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], path, str(status)).observe(elapsed)
+            log.info("request", method=scope["method"], path=path, status=status, ms=round(elapsed * 1000, 2))
+            structlog.contextvars.clear_contextvars()
 
 
 def dispatch_settings(settings: Settings, token: str) -> DispatchSettings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -61,6 +62,36 @@ def _unauthorized(detail: str) -> Problem:
     return p
 
 
+class KeyCache:
+    """Recently seen keys and who they belong to, for a few seconds.
+
+    Every request is authenticated, and looking the key up costs a transaction; a filing costs
+    little more. Only known keys are kept. Registry writes in this process clear it (see
+    ``enterprises.service.writing``); another process's change (a revoked key, a suspension) is
+    seen here within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._found: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        hit = self._found.get(key_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[key_hash] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._found.clear()
+
+
 async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -70,21 +101,31 @@ async def authenticate(request: Request) -> Principal:
     state = request.app.state
     if hmac.compare_digest(token.encode(), state.operator_token.encode()):
         return OPERATOR
+    digest = hash_key(token)
+    cache: KeyCache | None = getattr(state, "key_cache", None)
+    if cache is not None and (known := cache.get(digest)) is not None:
+        return known
     async with state.sessions() as session:
         found = (
             await session.execute(
                 select(ApiKey, Enterprise)
                 .outerjoin(Enterprise, ApiKey.enterprise_code == Enterprise.code)
-                .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
+                .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
             )
         ).one_or_none()
     if found is None:
         raise _unauthorized("this API key is unknown or revoked")
     key, ent = found
     if key.regulator:
-        return Principal("regulator", regulator=key.regulator)
-    codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
-    return Principal("enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes)))
+        principal = Principal("regulator", regulator=key.regulator)
+    else:
+        codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
+        principal = Principal(
+            "enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes))
+        )
+    if cache is not None:
+        cache.put(digest, principal)
+    return principal
 
 
 # The authenticated caller, as an endpoint parameter.

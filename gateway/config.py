@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     max_xml_depth: int = Field(32, description="deepest element nesting accepted in a filing")
     validation_threads: int = Field(4, description="threads that parse and validate off the event loop")
     db_pool_size: int = 10
+    intake_writers: int = Field(2, description="transactions storing filings at once (each a batch: group commit)")
+    intake_batch: int = Field(64, description="most filings stored in one transaction")
+    db_pre_ping: bool = Field(False, description="test each pooled connection before use (one more round trip per request)")
+    auth_cache_seconds: float = Field(
+        2.0, description="how long a process remembers a known API key (0: look it up on every request)"
+    )
     sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/registry/sharing.toml")
     ledger_key_path: Path = Field(Path("var/ledger.key"), description="Ed25519 key signing ledger checkpoints; made on first start")
     ledger_origin: str = Field("swx.example/ledger", description="the ledger's origin line (and key name)")

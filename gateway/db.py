@@ -33,8 +33,13 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cur.close()
 
         return engine
+    # No pre-ping by default: it costs a round trip per checkout, and a connection that died with a
+    # database restart fails one request (which answers 500 and stores nothing) and is then replaced.
     return create_async_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
+        pool_pre_ping=settings.db_pre_ping,
+        # Batched writes and IN lists make a statement shape per batch size: keep them all prepared.
+        connect_args={"prepared_statement_cache_size": 1000},
     )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     SmallInteger,
+    String,
     Table,
     Text,
     insert,
@@ -127,7 +128,10 @@ async def drop_all(conn: AsyncConnection) -> None:
     await conn.run_sync(metadata.drop_all)
 
 
-_PG_ARRAYS = ((SmallInteger, "smallint[]"), (Integer, "bigint[]"), (LargeBinary, "bytea[]"), (DateTime, "timestamptz[]"), (Text, "text[]"))
+_PG_ARRAYS = (
+    (SmallInteger, "smallint[]"), (Integer, "bigint[]"), (LargeBinary, "bytea[]"), (DateTime, "timestamptz[]"),
+    (String, "text[]"),  # Text is a String
+)
 
 
 def _pg_array(column: Any) -> str:

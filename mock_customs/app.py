@@ -50,11 +50,15 @@ class Runtime:
         self.faults = FaultInjector()
         self.seen_messages: set[str] = set()
         self.seen_docs: set[str] = set()
-        self.lock = asyncio.Lock()  # one delivery at a time: dedupe and recording stay atomic
+        # One delivery at a time: dedupe and recording stay atomic. Only decisions run under it (no
+        # network: Regulator.prepare runs before it, receipts are queued, not sent, by on_message).
+        self.lock = asyncio.Lock()
         self.counts: dict = {"messages": 0, "documents": 0, "duplicates": 0, "registrations": 0,
                              "rejectedBodies": 0, "byType": {}}
 
     async def take(self, delivered: Delivered, message_guid: str, doc_count: int) -> dict[str, int]:
+        if message_guid not in self.seen_messages:
+            await self.regulator.prepare(delivered)  # network reads, concurrently with other deliveries
         async with self.lock:
             if message_guid in self.seen_messages:
                 self.counts["duplicates"] += doc_count
@@ -161,7 +165,7 @@ def _routes(rt: Runtime) -> APIRouter:
 
     @admin.get("/state", summary="What this regulator holds (operator)")
     async def get_state() -> dict:
-        return {"received": rt.counts, "receipts": dict(ctx.receipts), "faults": rt.faults.faults.model_dump(),
+        return {"received": rt.counts, "receipts": ctx.sender_state(), "faults": rt.faults.faults.model_dump(),
                 **rt.regulator.state()}
 
     router = APIRouter()

@@ -2,25 +2,30 @@
 
 A stand-in only decides. The framework (``app.py``) reads and dedupes deliveries, applies faults and
 guards the admin endpoints; the :class:`Context` carries verdicts back to the window as CEB
-receipts, at least once and in order, however long the window is away. A real regulator is judged
-on the same wire contract (docs/regulators.md), so the stand-ins talk to the window over HTTP only.
+receipts, at least once, however long the window is away: several at a time, each document's in
+the order they were decided. A real regulator is judged on the same wire contract
+(docs/regulators.md), so the stand-ins talk to the window over HTTP only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import fastapi
 import httpx
+from lxml import etree
 
 from mock_customs.config import MockSettings
-from schemas.catalog import FILED, MessageType
+from schemas.catalog import CEB_NS, FILED, MessageType
 
 
 @dataclass
@@ -44,6 +49,31 @@ class Delivered:
         return FILED[self.code]
 
 
+def receipt_keys(body: bytes) -> tuple[str, ...]:
+    """What a receipt is about, as the window finds it: each return node's ``guid`` (the filed head's),
+    or each tax bill's ``invtNo``. Receipts sharing a key are posted in the order they were queued."""
+    try:
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except (etree.XMLSyntaxError, ValueError):
+        return ()
+    c = f"{{{CEB_NS}}}"
+    if etree.QName(root).localname == "CEB816Message":
+        found = (("invtNo", rd.findtext(c + "invtNo")) for rd in root.iter(c + "TaxHeadRd"))
+    else:
+        found = (("guid", node.findtext(c + "guid")) for node in root)
+    return tuple(dict.fromkeys(f"{name}:{value}" for name, value in found if value))
+
+
+@dataclass(eq=False)
+class _Outgoing:
+    """A queued receipt and its place in the lanes of the keys it carries."""
+
+    seq: int  # queue order: the oldest ready receipt goes first
+    body: bytes
+    keys: tuple[str, ...]
+    blockers: int = 0  # lanes in which an earlier receipt is still unsent
+
+
 def _bearer(authorization: str | None) -> str | None:
     if authorization and authorization[:7].lower() == "bearer ":
         return authorization[7:].strip()
@@ -59,6 +89,17 @@ class Context:
 
     Everything starts lazily on first use, so a stand-in works even when mounted inside another app
     whose lifespan never reaches it; :meth:`stop` (the app's lifespan) shuts it down cleanly.
+
+    Receipts go out through ``settings.senders`` concurrent senders. Ordering (the window keeps the
+    *last* verdict it is given about a document — gateway/routing/verdicts.py checks versions, not
+    the sequence 120 → 399 → 800 — so a 399 overtaking its 800 would leave the list concluded, not
+    released): each receipt waits in one FIFO lane per key it carries (:func:`receipt_keys`: the
+    documents it answers) and is posted only once every earlier receipt in those lanes has been
+    taken or dropped. Receipts about different documents go in parallel and may arrive in any order.
+
+    While the window fails (5xx, timeouts, refused connections), the failed receipts are retried one
+    at a time, oldest first, and nothing new is posted until they are through: a sick window gets one
+    probe rather than ``senders`` retry loops, and what was queued before the trouble arrives first.
     """
 
     def __init__(self, name: str, settings: MockSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -67,8 +108,17 @@ class Context:
         self.log = logging.getLogger(f"swx.mock.{name}")
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._queue: asyncio.Queue[bytes] | None = None
-        self._sender: asyncio.Task | None = None
+        self._posters: dict[int, httpx.AsyncClient] = {}  # one per sender
+        self._tls: ssl.SSLContext | None = None  # shared by the senders' clients (building one costs ~40 ms)
+        self._senders: list[asyncio.Task] = []
+        self._ready: asyncio.PriorityQueue[tuple[int, _Outgoing]] | None = None  # at the head of all their lanes
+        self._lanes: dict[str, deque[_Outgoing]] = {}
+        self._seq = itertools.count()
+        self._pending = 0  # queued, not yet taken or dropped
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._failing: set[int] = set()  # seqs of receipts the window failed and that are not through yet
+        self._calm = asyncio.Event()  # pulsed whenever one of them gets through
         self._tasks: set[asyncio.Task] = set()
         self.receipts = {"queued": 0, "sent": 0, "dropped": 0, "retries": 0}
 
@@ -81,11 +131,31 @@ class Context:
     def _url(self, path: str) -> str:
         return self.settings.gateway_url.rstrip("/") + "/" + path.lstrip("/")
 
+    # Idle connections are dropped a little before uvicorn's 5 s keep-alive would close them under us.
+    KEEPALIVE_EXPIRY = 4.0
+
     @property
     def client(self) -> httpx.AsyncClient:
+        """Registry and declaration reads (the tax stand-in polls with many at once)."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=10.0, transport=self._transport)
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100,
+                                  keepalive_expiry=self.KEEPALIVE_EXPIRY)
+            self._client = httpx.AsyncClient(timeout=10.0, transport=self._transport, limits=limits)
         return self._client
+
+    def poster(self, sender: int) -> httpx.AsyncClient:
+        """The client of one receipt sender: a single kept-alive connection of its own. Reads never hold
+        up a receipt waiting for the pool, and no post pays for the others' connections (httpcore's pool
+        polls every connection it holds on each request: one shared pool of N costs O(N) per post)."""
+        if self._transport is not None:  # tests: one transport, one client
+            return self.client
+        client = self._posters.get(sender)
+        if client is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=self.KEEPALIVE_EXPIRY)
+            client = self._posters[sender] = httpx.AsyncClient(timeout=10.0, limits=limits, verify=self._tls)
+        return client
 
     async def gateway_get(self, path: str, params: dict | None = None) -> httpx.Response:
         """GET on the window with this regulator's key (errors are the caller's to handle)."""
@@ -93,36 +163,84 @@ class Context:
 
     # -- receipts --
     async def start(self) -> None:
-        """Start the receipt sender (idempotent; sending a receipt starts it too)."""
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_forever(), name=f"{self.name}-receipts")
+        """Start the receipt senders (idempotent; sending a receipt starts them too)."""
+        if self._ready is None:
+            self._ready = asyncio.PriorityQueue()
+        self._senders = [t for t in self._senders if not t.done()]
+        loop = asyncio.get_running_loop()
+        running = {t.get_name() for t in self._senders}
+        for i in range(self.settings.senders):
+            name = f"{self.name}-receipts-{i}"
+            if name not in running:
+                self._senders.append(loop.create_task(self._send_forever(i), name=name))
 
-    async def send_receipt(self, xml: bytes | str) -> None:
-        """Queue one CEB receipt; the sender posts them one at a time, in order, until each is taken."""
+    async def send_receipt(self, xml: bytes | str, keys: Iterable[str] | None = None) -> None:
+        """Queue one CEB receipt; it is posted until the window takes it, after every receipt queued
+        before it about the same document. ``keys`` says what it is about (default: :func:`receipt_keys`);
+        receipts about nothing that can be told go one after the other."""
         await self.start()
-        assert self._queue is not None
+        assert self._ready is not None
+        body = xml.encode("utf-8") if isinstance(xml, str) else xml
+        item = _Outgoing(next(self._seq), body, tuple(dict.fromkeys(receipt_keys(body) if keys is None else keys)) or ("",))
+        for key in item.keys:
+            lane = self._lanes.get(key)
+            if lane is None:
+                self._lanes[key] = deque((item,))
+            else:
+                lane.append(item)
+                item.blockers += 1
+        self._pending += 1
+        self._drained.clear()
         self.receipts["queued"] += 1
-        await self._queue.put(xml.encode("utf-8") if isinstance(xml, str) else xml)
+        if not item.blockers:
+            self._ready.put_nowait((item.seq, item))
 
-    async def _send_forever(self) -> None:
-        assert self._queue is not None
+    async def _send_forever(self, sender: int) -> None:
+        assert self._ready is not None
+        ready, client = self._ready, self.poster(sender)
         while True:
-            body = await self._queue.get()
+            _, item = await ready.get()
             try:
-                await self._deliver(body)
-            finally:
-                self._queue.task_done()
+                await self._deliver(item, client)
+            except Exception:  # a bug, not the window: the lane must not stay blocked behind it
+                self.receipts["dropped"] += 1
+                self.log.exception("a receipt could not be sent; dropped")
+            self._release(item)  # not reached when cancelled: the receipt counts as undelivered at stop()
 
-    async def _deliver(self, body: bytes) -> None:
+    def _release(self, item: _Outgoing) -> None:
+        """``item`` is through (taken or dropped): the next receipt in each of its lanes moves up."""
+        if item.seq in self._failing:
+            self._failing.discard(item.seq)
+            self._calm.set()
+            self._calm = asyncio.Event()
+        for key in item.keys:
+            lane = self._lanes[key]
+            lane.popleft()
+            if not lane:
+                del self._lanes[key]
+                continue
+            following = lane[0]
+            following.blockers -= 1
+            if not following.blockers and self._ready is not None:
+                self._ready.put_nowait((following.seq, following))
+        self._pending -= 1
+        if not self._pending:
+            self._drained.set()
+
+    async def _my_turn(self, seq: int) -> None:
+        """While the window is failing, only the oldest failed receipt may be posted."""
+        while self._failing and seq != min(self._failing):
+            await self._calm.wait()
+
+    async def _deliver(self, item: _Outgoing, client: httpx.AsyncClient) -> None:
         """POST until the window takes it (2xx) or refuses it for good (409 not ours, 422 unreadable)."""
         url = self._url("/v1/regulators/receipts")
         headers = {**self._auth, "Content-Type": "application/xml"}
         attempt = 0
         while True:
+            await self._my_turn(item.seq)
             try:
-                r = await self.client.post(url, content=body, headers=headers)
+                r = await client.post(url, content=item.body, headers=headers)
                 if r.is_success:
                     self.receipts["sent"] += 1
                     return
@@ -133,6 +251,7 @@ class Context:
                 reason = f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            self._failing.add(item.seq)
             attempt += 1
             self.receipts["retries"] += 1
             if attempt == 1 or attempt % 10 == 0:
@@ -143,8 +262,13 @@ class Context:
 
     async def idle(self) -> None:
         """Wait until every queued receipt has been taken or dropped (tests, drills)."""
-        if self._queue is not None:
-            await self._queue.join()
+        while self._pending:
+            await self._drained.wait()
+
+    def sender_state(self) -> dict[str, int]:
+        """The counters, and what is waiting now (``GET /_admin/state``)."""
+        return {**self.receipts, "pending": self._pending, "failing": len(self._failing),
+                "senders": len([t for t in self._senders if not t.done()])}
 
     # -- background work --
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
@@ -169,18 +293,27 @@ class Context:
         self.spawn(run())
 
     async def stop(self) -> None:
-        """Cancel the sender and every spawned task, then close the HTTP client."""
-        pending = [t for t in (*self._tasks, self._sender) if t is not None and not t.done()]
+        """Cancel the senders and every spawned task, then close the HTTP clients."""
+        pending = [t for t in (*self._tasks, *self._senders) if not t.done()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._queue is not None and self._queue.qsize():
-            self.log.warning("%d receipts were not delivered before shutdown", self._queue.qsize())
-        self._sender = None
-        self._queue = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pending:
+            self.log.warning("%d receipts were not delivered before shutdown", self._pending)
+        self._senders = []
+        self._ready = None
+        self._lanes.clear()
+        self._failing.clear()
+        self._pending = 0
+        self._drained.set()  # release anyone in idle(); fresh events for a later start (maybe another loop)
+        self._calm.set()
+        self._drained, self._calm = asyncio.Event(), asyncio.Event()
+        self._drained.set()
+        for client in (*self._posters.values(), self._client):
+            if client is not None:
+                await client.aclose()
+        self._posters.clear()
+        self._client = None
 
     # -- guards (FastAPI dependencies) --
     def require_delivery(self, authorization: Annotated[str | None, fastapi.Header()] = None) -> None:
@@ -207,6 +340,11 @@ class Regulator:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    async def prepare(self, msg: Delivered) -> None:
+        """Called before :meth:`on_message`, outside the one-delivery-at-a-time lock, with every document
+        of the message (duplicates too): the place for slow reads (the window's registry, say) that
+        deciding needs, so that other deliveries are not held up behind them. Must not record anything."""
 
     async def on_message(self, msg: Delivered) -> None:
         """New documents of a delivered CEB message; return once they are recorded."""

@@ -43,9 +43,11 @@ ID numbers are masked in ``returnInfo`` (the window shows receipts to every file
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -123,6 +125,7 @@ class ListCase:
     price_by_gnum: dict[str, Decimal] = field(default_factory=dict)  # the order's line prices, at match
     returned: dict[str, Decimal] = field(default_factory=dict)  # qty returned so far, per gnum
     history: list[str] = field(default_factory=list)  # returnStatus sent, in order
+    seq: int = 0  # arrival order among lists: lists woken by one delivery are decided in this order
 
     @property
     def head(self) -> dict[str, str]:
@@ -179,11 +182,19 @@ class Customs(Regulator):
         self.accounts: dict[str, dict[str, Decimal]] = {}  # buyerIdNumber -> year -> charged
         self._serial = random.randrange(10**8)
         self._rkd_serial = random.randrange(10**8)
+        # Lists waiting for documents, by what they wait on: ("order", (ebpCode, orderNo)) — the order
+        # and the payment — and ("waybill", (logisticsCode, logisticsNo)). A delivery re-checks only
+        # the lists its documents can complete, not every list customs holds.
+        self.waiting: dict[tuple[str, Key], set[ListCase]] = {}
+        self._list_seq = itertools.count(1)
+        self._reading: dict[str, Awaitable[None]] = {}  # registry reads in flight, by enterprise code
 
     # ------------------------------------------------------------------ the framework's calls
-    async def on_message(self, msg: Delivered) -> None:
+    async def prepare(self, msg: Delivered) -> None:
         if msg.code == LIST.code:
             await self._learn_credit(msg.docs)
+
+    async def on_message(self, msg: Delivered) -> None:
         out = Outbox()
         handler = {
             ORDER.code: self._order, PAYMENT.code: self._payment, WAYBILL.code: self._waybill,
@@ -195,8 +206,9 @@ class Customs(Regulator):
         for doc in msg.docs:
             handler(doc, out)
         if msg.code in (ORDER.code, PAYMENT.code, WAYBILL.code):
-            for case in [c for c in self.lists.values() if c.state == "waiting"]:
+            for case in self._woken(msg):
                 self._evaluate(case, out)
+                self._settle(case)
         await self._flush(out)
 
     async def on_registration(self, view: dict) -> None:
@@ -250,21 +262,37 @@ class Customs(Regulator):
 
     async def _learn_credit(self, docs: list[ReceivedDoc]) -> None:
         """Ask the window's registry about firms customs has not heard of, before deciding anything,
-        so that the decisions themselves never wait on the network."""
+        so that the decisions themselves never wait on the network. Runs before the delivery lock
+        (``prepare``): reads for different deliveries overlap, and one read of a code serves every
+        delivery waiting for it."""
         wanted = {d.head.get(f) for d in docs for f in ("ebcCode", "agentCode")} - {None, ""}
-        for code in sorted(c for c in wanted if c not in self.credit):
-            try:
-                r = await self.ctx.gateway_get(f"/v1/registry/enterprises/{code}")
-            except httpx.HTTPError as exc:
-                self.ctx.log.warning("registry read of %s failed (%s); treated as general", code, exc)
-                continue
-            if r.status_code == 200:
-                view = r.json()
-                self._remember_rating({**view, "code": code} if isinstance(view, dict) else {"code": code})
-            elif r.status_code == 404:
-                self.credit[code] = "general"
-            else:
-                self.ctx.log.warning("registry read of %s answered %s; treated as general", code, r.status_code)
+        unknown = sorted(c for c in wanted if c not in self.credit)
+        if unknown:
+            await asyncio.gather(*(self._read_rating(code) for code in unknown))
+
+    def _read_rating(self, code: str) -> Awaitable[None]:
+        task = self._reading.get(code)
+        if task is None:
+            task = self.ctx.spawn(self._ask_registry(code))
+            self._reading[code] = task
+            task.add_done_callback(lambda _t, c=code: self._reading.pop(c, None))
+        return asyncio.shield(task)  # a delivery that goes away does not cancel the others' read
+
+    async def _ask_registry(self, code: str) -> None:
+        if code in self.credit:
+            return
+        try:
+            r = await self.ctx.gateway_get(f"/v1/registry/enterprises/{code}")
+        except httpx.HTTPError as exc:
+            self.ctx.log.warning("registry read of %s failed (%s); treated as general", code, exc)
+            return
+        if r.status_code == 200:
+            view = r.json()
+            self._remember_rating({**view, "code": code} if isinstance(view, dict) else {"code": code})
+        elif r.status_code == 404:
+            self.credit[code] = "general"
+        else:
+            self.ctx.log.warning("registry read of %s answered %s; treated as general", code, r.status_code)
 
     def _dishonest(self, head: dict[str, str]) -> str | None:
         for f in ("ebcCode", "agentCode"):
@@ -387,11 +415,40 @@ class Customs(Regulator):
                 self._answer(out, LIST, h, REJECTED, f"{LIST.state_code} the list is {existing.state} and can no "
                              "longer be changed; cancel it (623) and declare again", pre)
                 return
-        case = ListCase(key, doc)
+        case = ListCase(key, doc, seq=next(self._list_seq))
         self.lists[key] = case
         self._evaluate(case, out)
         if case.state == "waiting":
+            for wait_key in self._wait_keys(case):
+                self.waiting.setdefault(wait_key, set()).add(case)
             out.after(self.ctx.settings.match_wait, lambda o, c=case: self._give_up(c, o))
+
+    @staticmethod
+    def _wait_keys(case: ListCase) -> tuple[tuple[str, Key], tuple[str, Key]]:
+        h = case.head
+        return ("order", (h.get("ebpCode", ""), h.get("orderNo", ""))), \
+            ("waybill", (h.get("logisticsCode", ""), h.get("logisticsNo", "")))
+
+    def _woken(self, msg: Delivered) -> list[ListCase]:
+        """The waiting lists that this order, payment or waybill message can complete, oldest first
+        (an order and a payment are stored under the order's key, a waybill under its own)."""
+        kind, fields = ("waybill", ("logisticsCode", "logisticsNo")) if msg.code == WAYBILL.code \
+            else ("order", ("ebpCode", "orderNo"))
+        found: set[ListCase] = set()
+        for doc in msg.docs:
+            found |= self.waiting.get((kind, (doc.head.get(fields[0], ""), doc.head.get(fields[1], ""))), set())
+        return sorted(found, key=lambda c: c.seq)
+
+    def _settle(self, case: ListCase) -> None:
+        """Take a list out of the waiting index once it no longer waits (decided, withdrawn, replaced)."""
+        if case.state == "waiting" and self.lists.get(case.key) is case:
+            return
+        for wait_key in self._wait_keys(case):
+            cases = self.waiting.get(wait_key)
+            if cases is not None:
+                cases.discard(case)
+                if not cases:
+                    del self.waiting[wait_key]
 
     def _linked(self, case: ListCase) -> tuple[ReceivedDoc | None, ReceivedDoc | None, ReceivedDoc | None]:
         h = case.head
@@ -401,6 +458,7 @@ class Customs(Regulator):
 
     def _give_up(self, case: ListCase, out: Outbox) -> None:
         if self.lists.get(case.key) is not case or case.state != "waiting":
+            self._settle(case)
             return
         order, payment, waybill = self._linked(case)
         h = case.head
@@ -413,6 +471,7 @@ class Customs(Regulator):
             missing.append(f"waybill (logisticsCode {h.get('logisticsCode')}, logisticsNo {h.get('logisticsNo')})")
         wait = self.ctx.settings.match_wait
         self._reject(case, out, f"{MISSING_DOCUMENTS} not received within {wait:g} s: {'; '.join(missing)}")
+        self._settle(case)
 
     def _evaluate(self, case: ListCase, out: Outbox) -> None:
         """Match a waiting list once its three documents are in, then check the limits and accept."""

@@ -204,7 +204,8 @@ async def list_keys(code: Code, request: Request, caller: Caller) -> dict:
 
 @router.delete("/enterprises/{code}/keys/{key_id}", status_code=204, summary="Revoke an API key", responses=ERRORS)
 async def revoke_key(code: Code, key_id: int, request: Request, caller: Caller) -> Response:
-    """The key stops working at once. Revoking a revoked key changes nothing."""
+    """The key stops working at once (other server processes notice within `SWX_AUTH_CACHE_SECONDS`,
+    2 s by default). Revoking a revoked key changes nothing."""
     async with service.writing(request.app) as session:
         ent = _may_see(caller, await service.resolve(session, code), code)
         if not await service.revoke_key(session, key_id, enterprise_code=ent.code):

@@ -55,6 +55,8 @@ async def writing(app: Any, *, serialize: bool = True) -> AsyncIterator[AsyncSes
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK_KEY})
         yield session
         queued = await trail.flush(session)
+    if getattr(state, "key_cache", None) is not None:
+        state.key_cache.clear()  # keys, roles or a status may have changed
     if queued:
         state.audit.committed()
 

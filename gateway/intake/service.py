@@ -14,13 +14,14 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ledger.store import bulk_insert
 from schemas.catalog import (
     APP_TYPES,
     BY_ROOT,
@@ -43,7 +44,7 @@ from ..models import (
     Rejection,
     utcnow,
 )
-from ..routing.outbox import route_message
+from ..routing.outbox import StoredMessage, route_messages
 from ..routing.table import RoutingTable
 from ..xmlsafe import UnsafeXml
 from .documents import FiledDocument
@@ -58,10 +59,16 @@ from .receipts import (
 )
 from .validate import Checked, check
 
+if TYPE_CHECKING:
+    from .writer import FilingWriter
+
 log = logging.getLogger("swx.intake")
 
 STATUS_WORDS = {STATUS_SAVED: "saved", STATUS_DECLARED: "being declared", STATUS_DELETED: "deleted"}
 PRE_NO_TYPES = {"621", "623", "625", "711"}  # documents that get an e-port pre-entry number
+
+
+Filing = tuple[Checked, Principal]
 
 
 @dataclass(slots=True)
@@ -94,6 +101,7 @@ class IntakeService:
         self._write_lock = write_lock if write_lock is not None else contextlib.nullcontext()
         self._on_commit = on_commit  # wakes the ledger sequencer and the dispatcher
         self.routes = routes
+        self.writer: FilingWriter | None = None  # group commit; without it each filing commits alone
 
     async def check(self, body: bytes, principal: Principal) -> Checked:
         """Steps 1–3 in a worker thread. Raises UnsafeXml for unreadable input."""
@@ -125,47 +133,91 @@ class IntakeService:
             outcome = foreign_sender_outcome(checked, finding)
             await self._keep_rejection(principal, checked.raw, checked, outcome, [finding])
             return outcome
-        for attempt in range(3):
-            try:
-                return await self._file_checked(checked, principal)
-            except IntegrityError:
-                # Another request stored the same guid or business key between our read and our write:
-                # go round again and answer from what is now stored.
-                log.info("intake conflict, retrying", extra={"guid": checked.guid, "attempt": attempt})
-        raise RuntimeError("filing kept conflicting with concurrent filings")
+        if self.writer is not None:
+            return await self.writer.submit(checked, principal)
+        return (await self.file_checked([(checked, principal)]))[0]
 
-    async def _file_checked(self, checked: Checked, principal: Principal) -> Outcome:
+    async def file_checked(self, filings: list[Filing]) -> list[Outcome]:
+        """Judge and store checked filings in one transaction, retrying a filing alone on a conflict.
+
+        A conflict (a unique key another transaction stored between our read and our write) rolls the
+        whole batch back; each of its filings then goes round again on its own and is answered from
+        what is now stored.
+        """
+        try:
+            return await self._file_batch(filings)
+        except IntegrityError:
+            if len(filings) > 1:
+                log.info("intake batch conflict, filing one by one", extra={"filings": len(filings)})
+            else:
+                log.info("intake conflict, retrying", extra={"guid": filings[0][0].guid})
+        outcomes = []
+        for filing in filings:
+            for _attempt in range(3):
+                try:
+                    outcomes += await self._file_batch([filing])
+                    break
+                except IntegrityError:
+                    log.info("intake conflict, retrying", extra={"guid": filing[0].guid})
+            else:
+                raise RuntimeError("filing kept conflicting with concurrent filings")
+        return outcomes
+
+    async def _file_batch(self, filings: list[Filing]) -> list[Outcome]:
         async with self._write_lock, self.sessions() as session, session.begin():
-            outcome = await self._judge(session, checked, principal)
+            outcomes = await self._judge(session, filings)
             queued = await flush(session)
         if queued:
             self._on_commit()
-        return outcome
+        return outcomes
 
-    async def _judge(self, session: AsyncSession, checked: Checked, principal: Principal) -> Outcome:
-        """Judge a filing inside the transaction ``_file_checked`` opened, storing its outcome."""
-        if checked.guid:
+    async def _judge(self, session: AsyncSession, filings: list[Filing]) -> list[Outcome]:
+        """Judge filings inside the transaction ``_file_batch`` opened, storing their outcomes.
+
+        The filings of one batch have distinct guids and document keys (``FilingWriter`` sees to
+        that), so each is judged against what was stored before the batch, with one query per
+        step for all of them.
+        """
+        guids = sorted({c.guid for c, _ in filings if c.guid})
+        priors: dict[str, Message] = {}
+        if guids:
             if session.bind.dialect.name == "postgresql":
                 # Filings of one guid take turns, so a resubmission racing its original is answered
                 # as a replay rather than judged against the documents the original is storing.
-                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": checked.guid})
-            prior = (await session.execute(select(Message).where(Message.guid == checked.guid))).scalar_one_or_none()
+                # Sorted, so that two batches never wait for each other's locks in a circle.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(g)) FROM unnest(CAST(:gs AS text[])) AS g"), {"gs": guids}
+                )
+            found = await session.execute(select(Message).where(Message.guid.in_(guids)))
+            priors = {m.guid: m for m in found.scalars()}
+        readable = [
+            d for c, _ in filings if c.guid not in priors and c.mtype is not None and not _schema_failed(c.findings)
+            for d in c.docs
+        ]
+        registered = await lookup(session, named_codes(readable))
+        stored = await existing_documents(session, readable, lock=True)
+        outcomes: list[Outcome | None] = [None] * len(filings)
+        accepted: list[int] = []
+        for i, (checked, principal) in enumerate(filings):
+            prior = priors.get(checked.guid) if checked.guid else None
             if prior is not None:
-                return replay_or_conflict(prior, checked)
-        findings = list(checked.findings)
-        stored: dict[tuple[str, str], Document] = {}
-        if checked.mtype is not None and not any(f.layer == "schema" for f in findings):
-            findings += await party_findings_for(session, checked.docs)
-            stored = await existing_documents(session, checked.docs, lock=True)
-            findings += key_findings(checked.docs, stored, principal.code)
-        if findings:
-            outcome = rejected_outcome(checked, findings)
-            await self._store_rejection(session, principal, checked.raw, checked, outcome, findings)
-            return outcome
-        outcome, message, topics = await store_filing(session, checked, principal, stored)
+                outcomes[i] = replay_or_conflict(prior, checked)
+                continue
+            findings = list(checked.findings)
+            if checked.mtype is not None and not _schema_failed(findings):
+                findings += party_findings(checked.docs, registered)
+                findings += key_findings(checked.docs, stored, principal.code)
+            if findings:
+                outcomes[i] = rejected_outcome(checked, findings)
+                await self._store_rejection(session, principal, checked.raw, checked, outcomes[i], findings)
+            else:
+                accepted.append(i)
+        stored_filings = await store_filings(session, [filings[i] for i in accepted], stored)
+        for i, (outcome, _) in zip(accepted, stored_filings):
+            outcomes[i] = outcome
         if self.routes is not None:
-            route_message(session, self.routes, message, topics)
-        return outcome
+            await route_messages(session, self.routes, [message for _, message in stored_filings])
+        return outcomes  # type: ignore[return-value]
 
     async def _keep_rejection(
         self, principal: Principal, raw: bytes, checked: Checked | None, outcome: Outcome, findings: list[Finding]
@@ -236,6 +288,10 @@ async def existing_documents(
     return {(r.kind, r.business_key): r for r in rows}
 
 
+def _schema_failed(findings: list[Finding]) -> bool:
+    return any(f.layer == "schema" for f in findings)
+
+
 def key_findings(docs: list[FiledDocument], stored: dict[tuple[str, str], Document], caller: str | None) -> list[Finding]:
     """appType against what is stored: 1 needs a free key, 2 and 3 a key of the caller's in a changeable state."""
     findings = []
@@ -288,85 +344,146 @@ def document_links(doc: FiledDocument) -> tuple[str | None, dict | None]:
     return order_ref, links
 
 
-async def store_filing(
-    session: AsyncSession, checked: Checked, principal: Principal, stored: dict[tuple[str, str], Document]
-) -> tuple[Outcome, Message, list[str]]:
-    """Store every document of an accepted filing; returns the answer, the message and its ledger topics."""
-    mt = checked.mtype
+@dataclass(slots=True)
+class _Placed:
+    """One document of an accepted filing on its way into the tables."""
+
+    doc: FiledDocument
+    id: int
+    version: int
+    pre_no: str | None
+    status: str
+    readers: set[str]  # codes that may read it and are not yet recorded
+    topics: tuple[str, ...]
+    row: Document | None = None  # the stored document it changes, if any
+    answer: DocumentReturn | None = None
+    receipt: str = ""  # its own receipt, for the filer's feed
+
+
+async def store_filings(
+    session: AsyncSession, filings: list[Filing], stored: dict[tuple[str, str], Document]
+) -> list[tuple[Outcome, StoredMessage]]:
+    """Store every document of accepted filings; returns, per filing, its answer and its message.
+
+    Written table by table for the whole batch, each table in one statement: the documents (their
+    ids make the pre-entry numbers), the messages with their answers, then versions, parties and
+    receipts. Documents that already exist are changed through the ORM rows ``stored`` locked.
+    """
+    if not filings:
+        return []
     now = utcnow()
-    message = Message(
-        guid=checked.guid, message_type=mt.code, sender_code=principal.code, digest=checked.digest,
-        raw=checked.raw, enveloped=checked.enveloped, answer={}, answer_xml="", received_at=now,
-    )
-    session.add(message)
-    await session.flush()
-    returns: list[DocumentReturn] = []
-    answers: list[dict] = []
-    document_ids: list[int] = []
-    message_topics: list[str] = []
-    for doc in checked.docs:
-        status = _document_status(doc)
-        row = stored.get((mt.kind, doc.key_text))
-        parties = {f: doc.head.text(f) for f in ENTERPRISE_FIELDS if doc.head.text(f)}
-        topics = audit.document_topics(doc, principal.code)
-        message_topics += topics
-        order_ref, links = document_links(doc)
-        known: set[str] = set()  # parties already recorded for this document
-        if row is None:
-            row = Document(
-                kind=mt.kind, business_key=doc.key_text, owner_code=principal.code, parties=parties,
-                status=status, app_status=doc.app_status, version=1, created_at=now, updated_at=now,
-                order_ref=order_ref, links=links, topics="\n".join(topics),
+    placed: list[list[_Placed]] = []
+    new_rows: list[dict] = []
+    new_placed: list[_Placed] = []
+    for checked, principal in filings:
+        mt, mine = checked.mtype, []
+        for doc in checked.docs:
+            status = _document_status(doc)
+            row = stored.get((mt.kind, doc.key_text))
+            parties = {f: v for f in ENTERPRISE_FIELDS if (v := doc.head.text(f))}
+            topics = audit.document_topics(doc, principal.code)
+            order_ref, links = document_links(doc)
+            readers = set(parties.values()) | {principal.code}  # its filer and every enterprise it names, ever
+            if row is None:
+                p = _Placed(doc, 0, 1, None, status, readers, topics)
+                new_rows.append({
+                    "kind": mt.kind, "business_key": doc.key_text, "owner_code": principal.code, "parties": parties,
+                    "status": status, "app_status": doc.app_status, "version": 1, "created_at": now, "updated_at": now,
+                    "order_ref": order_ref, "links": links, "topics": "\n".join(topics),
+                })
+                new_placed.append(p)
+            else:
+                readers -= set(row.parties.values()) | {row.owner_code}  # already recorded
+                if row.status != status:
+                    note(session, audit.document_state(
+                        doc, sender=principal.code, digest=checked.digest, before=row.status, after=status,
+                        version=row.version + 1,
+                    ))
+                row.version += 1
+                row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
+                row.order_ref, row.links, row.topics = order_ref, links, "\n".join(topics)
+                if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
+                    row.owner_code = principal.code
+                p = _Placed(doc, row.id, row.version, row.pre_no, status, readers, topics, row)
+            mine.append(p)
+        placed.append(mine)
+    if new_rows:
+        ids = await session.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), new_rows)
+        for p, id_ in zip(new_placed, ids):
+            p.id = id_
+
+    numbered: list[dict] = []  # pre-entry numbers of new documents
+    messages: list[dict] = []
+    results: list[tuple[Outcome, StoredMessage]] = []
+    for (checked, principal), mine in zip(filings, placed):
+        mt = checked.mtype
+        returns: list[DocumentReturn] = []
+        answers: list[dict] = []
+        for p in mine:
+            doc = p.doc
+            if mt.code in PRE_NO_TYPES and p.pre_no is None:
+                p.pre_no = _pre_no(doc, p.id)
+                if p.row is not None:
+                    p.row.pre_no = p.pre_no
+                else:
+                    numbered.append({"id": p.id, "pre_no": p.pre_no})
+            fields = document_fields(mt, doc.head.values(), p.pre_no)
+            p.answer = DocumentReturn(
+                fields, p.status if p.status != STATUS_DELETED else STATUS_DECLARED, _return_info(doc, p.version)
             )
-            session.add(row)
-            await session.flush()
-        else:
-            known = set(row.parties.values()) | {row.owner_code}
-            if row.status != status:
-                note(session, audit.document_state(
-                    doc, sender=principal.code, digest=checked.digest, before=row.status, after=status, version=row.version + 1,
-                ))
-            row.version += 1
-            row.status, row.app_status, row.parties, row.updated_at = status, doc.app_status, parties, now
-            row.order_ref, row.links, row.topics = order_ref, links, "\n".join(topics)
-            if doc.app_type == "1":  # filed anew after a delete: the new filer owns it
-                row.owner_code = principal.code
-        # Who may read the document: its filer and every enterprise it names, in any version.
-        for code in (set(parties.values()) | {principal.code}) - known:
-            session.add(DocumentParty(document_id=row.id, party_code=code))
-        if mt.code in PRE_NO_TYPES and row.pre_no is None:
-            row.pre_no = _pre_no(doc, row.id)
-        session.add(DocumentVersion(
-            document_id=row.id, version=row.version, message_id=message.id, position=doc.index,
-            app_type=doc.app_type, app_status=doc.app_status, head_guid=doc.head.text("guid") or "",
-            xml=etree.tostring(doc.node, encoding="unicode"), created_at=now,
-        ))
-        document_ids.append(row.id)
-        note(session, audit.filing_accepted(
-            doc, sender=principal.code, guid=checked.guid, digest=checked.digest, version=row.version, status=status,
-            topics=topics,
-        ))
-        info = _return_info(doc, row.version)
-        fields = document_fields(mt, doc.head.values(), row.pre_no)
-        returns.append(DocumentReturn(fields, status if status != STATUS_DELETED else STATUS_DECLARED, info))
-        answers.append({
-            "index": doc.index, "kind": mt.kind, "key": dict(zip(mt.key, doc.key)), "appType": doc.app_type,
-            "version": row.version, "status": status, "statusText": STATUS_WORDS[status],
-            **({"preNo": row.pre_no} if row.pre_no else {}),
+            returns.append(p.answer)
+            answers.append({
+                "index": doc.index, "kind": mt.kind, "key": dict(zip(mt.key, doc.key)), "appType": doc.app_type,
+                "version": p.version, "status": p.status, "statusText": STATUS_WORDS[p.status],
+                **({"preNo": p.pre_no} if p.pre_no else {}),
+            })
+        xml = receipt_xml(mt, returns, now=now)
+        for p in mine:  # the message's receipt serves when it has one document
+            p.receipt = xml if len(mine) == 1 else receipt_xml(mt, [p.answer], now=now)
+        body = {
+            "guid": checked.guid, "messageType": mt.root, "status": "accepted", "receivedAt": now.isoformat(),
+            "receiptType": mt.receipt_root, "documents": answers,
+        }
+        messages.append({
+            "guid": checked.guid, "message_type": mt.code, "sender_code": principal.code, "digest": checked.digest,
+            "raw": checked.raw, "enveloped": checked.enveloped, "answer": body, "answer_xml": xml, "received_at": now,
         })
-    xml = receipt_xml(mt, returns, now=now)
-    for document_id, doc_return in zip(document_ids, returns):
-        one = receipt_xml(mt, [doc_return], now=now)
-        session.add(Receipt(
-            addressee=principal.code, message_id=message.id, document_id=document_id, receipt_type=mt.receipt_code,
-            return_status=doc_return.status, return_info=doc_return.info, xml=one, created_at=now,
-        ))
-    body = {
-        "guid": checked.guid, "messageType": mt.root, "status": "accepted", "receivedAt": now.isoformat(),
-        "receiptType": mt.receipt_root, "documents": answers,
-    }
-    message.answer, message.answer_xml = body, xml
-    return Outcome(201, body, xml, mt.receipt_code), message, message_topics
+        results.append((Outcome(201, body, xml, mt.receipt_code), StoredMessage(
+            0, checked.guid, mt.code, principal.code, checked.digest, tuple(t for p in mine for t in p.topics),
+        )))
+    if numbered:
+        await session.execute(update(Document), numbered)
+    ids = await session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), messages)
+    for (_, message), id_ in zip(results, ids):
+        message.id = id_
+
+    parties: list[tuple] = []
+    versions: list[tuple] = []
+    receipts: list[tuple] = []
+    for (checked, principal), mine, (_, message) in zip(filings, placed, results):
+        mt = checked.mtype
+        for p in mine:
+            doc = p.doc
+            parties += [(p.id, code) for code in sorted(p.readers)]
+            versions.append((
+                p.id, p.version, message.id, doc.index, doc.app_type, doc.app_status, doc.head.text("guid") or "",
+                etree.tostring(doc.node, encoding="unicode"), now,
+            ))
+            receipts.append((
+                principal.code, message.id, p.id, mt.receipt_code, p.answer.status, p.answer.info, p.receipt, now,
+            ))
+            note(session, audit.filing_accepted(
+                doc, sender=principal.code, guid=checked.guid, digest=checked.digest, version=p.version, status=p.status,
+                topics=p.topics,
+            ))
+    await bulk_insert(session, DocumentParty.__table__, ("document_id", "party_code"), parties)
+    await bulk_insert(session, DocumentVersion.__table__, (
+        "document_id", "version", "message_id", "position", "app_type", "app_status", "head_guid", "xml", "created_at",
+    ), versions)
+    await bulk_insert(session, Receipt.__table__, (
+        "addressee", "message_id", "document_id", "receipt_type", "return_status", "return_info", "xml", "created_at",
+    ), receipts)
+    return results
 
 
 def _return_info(doc: FiledDocument, version: int) -> str:

@@ -7,38 +7,51 @@ acknowledged filing can never miss a regulator; the dispatcher sends them afterw
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ledger.store import bulk_insert
+
 from ..audit import events as audit
 from ..audit.trail import note
-from ..models import Message, utcnow
+from ..models import utcnow
 from ..registry.policy import SharingPolicy
-from .models import Delivery
+from .models import PENDING, Delivery
 from .table import RoutingTable
 
 
-def route_message(session: AsyncSession, table: RoutingTable, message: Message, topics: Iterable[str]) -> list[Delivery]:
-    """One delivery per regulator the table names for the message's type."""
-    regulators = table.for_message(message.message_type)
-    if not regulators:
-        return []
-    topics = tuple(dict.fromkeys(topics))
-    joined = "\n".join(topics) or None
+@dataclass(slots=True)
+class StoredMessage:
+    """What routing needs of an accepted filing."""
+
+    id: int
+    guid: str
+    message_type: str
+    sender_code: str
+    digest: str
+    topics: tuple[str, ...]
+
+
+async def route_messages(session: AsyncSession, table: RoutingTable, messages: Iterable[StoredMessage]) -> None:
+    """One delivery per regulator the table names for each message's type, in one statement."""
     now = utcnow()
-    rows = [
-        Delivery(
-            regulator=r, kind="message", message_id=message.id, message_guid=message.guid, message_type=message.message_type,
-            filer=message.sender_code, topics=joined, state="pending", attempts=0, next_attempt_at=now, created_at=now,
-        )
-        for r in regulators
-    ]
-    session.add_all(rows)
-    note(session, audit.message_routed(
-        guid=message.guid, message_type=message.message_type, digest=message.digest, regulators=regulators, topics=topics,
-    ))
-    return rows
+    rows = []
+    for m in messages:
+        regulators = table.for_message(m.message_type)
+        if not regulators:
+            continue
+        topics = tuple(dict.fromkeys(m.topics))
+        joined = "\n".join(topics) or None
+        rows += [(r, "message", m.id, m.guid, m.message_type, m.sender_code, joined, PENDING, 0, now, now) for r in regulators]
+        note(session, audit.message_routed(
+            guid=m.guid, message_type=m.message_type, digest=m.digest, regulators=regulators, topics=topics,
+        ))
+    await bulk_insert(session, Delivery.__table__, (
+        "regulator", "kind", "message_id", "message_guid", "message_type", "filer", "topics", "state", "attempts",
+        "next_attempt_at", "created_at",
+    ), rows)
 
 
 def route_registration(session: AsyncSession, policy: SharingPolicy, code: str, version: int, status: str, record: dict) -> None:
