@@ -154,3 +154,27 @@ def test_a_pull_regulator_reads_its_inbox_and_confirms(pull_swx, builder):
     d = next(x for x in http.get("/v1/deliveries", params={"regulator": "fx"}, headers=operator).json()["deliveries"]
              if x["id"] == item["id"])
     assert d["state"] == "acknowledged"
+
+
+def test_a_receipt_answering_several_firms_documents_reaches_each_firm_with_only_its_own(swx, builder):
+    from schemas.builder import Parties
+
+    firms, orders = [], []
+    for _ in range(2):
+        firm = swx.register(["ebp", "ebc", "pay", "logistics", "agent", "assure"])
+        me = party_of(firm)
+        order = builder.order(Parties(ebp=me, ebc=me, pay=me, logistics=me, agent=me, assure=me, operator=me))
+        assert swx.file(firm, builder.message("311", [order], sender=me)).status_code == 201
+        firms.append(firm)
+        orders.append(order.head)
+    mtype = FILED["311"]
+    both = receipt_xml(mtype, [DocumentReturn(document_fields(mtype, h, None), "120", "customs: received") for h in orders])
+    r = swx.http.post("/v1/regulators/receipts", content=both.encode(), headers=regulator_key(swx, "customs"))
+    assert r.status_code == 201, r.text
+    assert [d["status"] for d in r.json()["documents"]] == ["120", "120"]
+    for firm, own, other in ((firms[0], orders[0], orders[1]), (firms[1], orders[1], orders[0])):
+        feed = swx.http.get("/v1/receipts", params={"limit": 500}, headers=firm.auth).json()["receipts"]
+        (xml,) = [x["xml"] for x in feed if x["from"] == "customs" and etree.fromstring(both.encode()).get("guid") in x["xml"]]
+        root = etree.fromstring(xml.encode())
+        assert len(root) == 1 and root.findtext(f"{{{CEB_NS}}}OrderReturn/{{{CEB_NS}}}orderNo") == own["orderNo"]
+        assert other["orderNo"] not in xml

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -59,6 +60,7 @@ class Answer:
     receipt_type: str
     detail: dict = field(default_factory=dict)
     invt_no: str | None = None
+    node: etree._Element | None = None  # its return node (for a tax bill, its Tax element)
 
 
 def _unprocessable(detail: str, **extra: object) -> Problem:
@@ -128,7 +130,7 @@ async def _answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
                           guid=guid, line=n.sourceline)
         invt_no = n.findtext(C + "invtNo")
         out.append(Answer(hit[0], hit[1], n.findtext(C + "returnStatus") or "", n.findtext(C + "returnInfo") or "",
-                          mtype.receipt_code, invt_no=invt_no if invt_no and invt_no.strip("0") else None))
+                          mtype.receipt_code, invt_no=invt_no if invt_no and invt_no.strip("0") else None, node=n))
     return out
 
 
@@ -140,12 +142,18 @@ def _amount(text: str | None) -> Decimal:
 
 
 async def _tax_answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
+    heads = list(root.iter(C + "TaxHeadRd"))
+    numbers = {head.findtext(C + "invtNo") or "" for head in heads}
+    rows = await session.execute(
+        select(Document).where(Document.kind == "inventory", Document.invt_no.in_(numbers)).order_by(Document.id)
+    )
+    lists: dict[str, Document] = {}
+    for doc in rows.scalars():
+        lists.setdefault(doc.invt_no, doc)
     out = []
-    for head in root.iter(C + "TaxHeadRd"):
+    for head in heads:
         invt_no = head.findtext(C + "invtNo") or ""
-        doc = (await session.execute(
-            select(Document).where(Document.kind == "inventory", Document.invt_no == invt_no).limit(1)
-        )).scalar_one_or_none()
+        doc = lists.get(invt_no)
         if doc is None:
             raise Problem(409, "Conflict", f"TaxHeadRd invtNo {invt_no} is no declaration list customs has numbered here",
                           invtNo=invt_no, line=head.sourceline)
@@ -154,8 +162,16 @@ async def _tax_answers(session: AsyncSession, root: etree._Element) -> list[Answ
         detail = {**amounts, "taxTotal": str(total), "taxNo": head.findtext(C + "taxNo") or ""}
         note_text = head.findtext(C + "note") or ""
         info = f"tax bill {detail['taxNo']}: {total} assessed" + (f"; {note_text}" if note_text else "")
-        out.append(Answer(doc, doc.version, "tax:" + (head.findtext(C + "status") or "1"), info, "816", detail))
+        out.append(Answer(doc, doc.version, "tax:" + (head.findtext(C + "status") or "1"), info, "816", detail,
+                          node=head.getparent()))
     return out
+
+
+def _own_part(root: etree._Element, node: etree._Element) -> str:
+    """The receipt as one addressee may see it: the message with only the node about its document."""
+    one = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+    one.append(copy.deepcopy(node))
+    return etree.tostring(one, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
 
 def _subject(doc: Document) -> dict[str, str]:
@@ -194,15 +210,16 @@ async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_dept
     digest = hashlib.sha256(raw).hexdigest()
     xml = raw.decode("utf-8", errors="replace")
     now = utcnow()
+    verdicts = {v.document_id: v for v in (await session.execute(
+        select(Verdict).where(Verdict.document_id.in_({a.document.id for a in answers}), Verdict.regulator == regulator)
+    )).scalars()}
     out = []
     for a in answers:
         doc = a.document
         topics = split_topics(doc.topics)
-        verdict = (await session.execute(
-            select(Verdict).where(Verdict.document_id == doc.id, Verdict.regulator == regulator)
-        )).scalar_one_or_none()
+        verdict = verdicts.get(doc.id)
         if verdict is None:
-            verdict = Verdict(document_id=doc.id, regulator=regulator, version=a.version)
+            verdict = verdicts[doc.id] = Verdict(document_id=doc.id, regulator=regulator, version=a.version)
             session.add(verdict)
         if a.version >= verdict.version:  # a late answer about an older version does not replace a newer one
             verdict.status, verdict.info, verdict.receipt_type, verdict.version = a.status, a.info[:1000], a.receipt_type, a.version
@@ -224,10 +241,12 @@ async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_dept
             topics=topics, detail={k: a.detail[k] for k in ("taxTotal",) if k in a.detail},
         ))
         to = _addressees(doc, a.receipt_type)
+        # a firm sees only the part of a receipt about its own document
+        own = xml if len(answers) == 1 or a.node is None else _own_part(root, a.node)
         for code in to:
             session.add(Receipt(
                 addressee=code, document_id=doc.id, regulator=regulator, receipt_type=a.receipt_type,
-                return_status=a.status[:10], return_info=a.info[:1000], xml=xml, created_at=now,
+                return_status=a.status[:10], return_info=a.info[:1000], xml=own, created_at=now,
             ))
         note(session, audit.receipt_forwarded(
             regulator=regulator, subject=_subject(doc), digest=digest, receipt_type=a.receipt_type, addressees=to, topics=topics,
