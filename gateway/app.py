@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import secrets
 import sys
@@ -46,6 +47,14 @@ them against its XML schemas and the business rules, stores them and answers wit
 Every call needs `Authorization: Bearer <key>`: the operator's token, or the API key an
 enterprise received when the operator registered it.
 """
+
+
+# FastAPI's own OpenTelemetry hooks look the providers up (and read the environment) on every
+# request; swx exports Prometheus metrics instead. Older FastAPI releases have no such hooks.
+NO_OTEL: dict = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+)
 
 
 def operator_token(settings: Settings) -> str:
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(
+        **NO_OTEL,
         title="swx single window",
         version=__version__,
         description=DESCRIPTION,

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     max_xml_depth: int = Field(32, description="deepest element nesting accepted in a filing")
     validation_threads: int = Field(4, description="threads that parse and validate off the event loop")
     db_pool_size: int = 10
-    intake_writers: int = Field(2, description="transactions storing filings at once (each a batch: group commit)")
+    intake_writers: int = Field(1, description="transactions storing filings at once (each a batch: group commit)")
     intake_batch: int = Field(64, description="most filings stored in one transaction")
     db_pre_ping: bool = Field(False, description="test each pooled connection before use (one more round trip per request)")
     auth_cache_seconds: float = Field(

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..auth import Principal
+from ..metrics import INTAKE_BATCH
 from .service import IntakeService, Outcome
 from .validate import Checked
 
@@ -94,6 +95,7 @@ class FilingWriter:
                 await self._ready.wait()
                 continue
             batch = self._take()
+            INTAKE_BATCH.observe(len(batch))
             try:
                 outcomes = await self.service.file_checked([(q.checked, q.principal) for q in batch])
             except Exception as exc:  # every waiting request gets the failure, and the writer goes on
