@@ -25,11 +25,51 @@ def _key(name: str) -> bytes:
 
 
 def _string(s: str) -> str:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise CanonicalJSONError(f"string contains a lone surrogate: {s!r}") from exc
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalJSONError(f"string contains a lone surrogate: {s!r}") from exc
     return encode_basestring(s)
+
+
+def _sorted_keys(value: dict) -> list[str]:
+    # Below U+10000, UTF-16 code units order as code points do: plain sorting agrees for such keys.
+    if all(k.isascii() for k in value):
+        return sorted(value)
+    return sorted(value, key=_key)
+
+
+def _encode_fast(value: Any, out: list[str]) -> None:
+    """``_encode`` without tracking where it is; any problem is re-found by ``_encode`` to name it."""
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif type(value) is str:
+        out.append(_string(value))
+    elif type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        out.append(str(value))
+    elif type(value) is dict and all(type(k) is str for k in value):
+        out.append("{")
+        for n, k in enumerate(_sorted_keys(value)):
+            if n:
+                out.append(",")
+            out.append(_string(k))
+            out.append(":")
+            _encode_fast(value[k], out)
+        out.append("}")
+    elif type(value) in (list, tuple):
+        out.append("[")
+        for n, item in enumerate(value):
+            if n:
+                out.append(",")
+            _encode_fast(item, out)
+        out.append("]")
+    else:
+        raise CanonicalJSONError("slow path")
 
 
 def _encode(value: Any, out: list[str], path: str) -> None:
@@ -73,7 +113,11 @@ def _encode(value: Any, out: list[str], path: str) -> None:
 def canonical_json(obj: Any) -> bytes:
     """The canonical UTF-8 JSON bytes of ``obj`` (dict/list/tuple/str/int/bool/None only)."""
     out: list[str] = []
-    _encode(obj, out, "$")
+    try:
+        _encode_fast(obj, out)
+    except CanonicalJSONError:
+        out = []  # something unusual (a subclass, a float, a bad key …): the careful walk names it
+        _encode(obj, out, "$")
     return "".join(out).encode("utf-8")
 
 

@@ -9,6 +9,7 @@ the ledger holding it. Its leaf in the Merkle tree is the hash of its canonical 
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ PERSONAL_FIELDS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)  # the same few field names come back in every entry
 def _norm(name: str) -> str:
     return re.sub(r"[\s_.\-]", "", name).casefold()
 
@@ -71,6 +73,15 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _any_personal(value: Any) -> bool:
+    """Whether ``_walk_names`` would find anything (without building a path per field)."""
+    if isinstance(value, Mapping):
+        return any((isinstance(k, str) and _norm(k) in _PERSONAL_NORMALIZED) or _any_personal(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_any_personal(item) for item in value)
+    return False
+
+
 def _walk_names(value: Any, path: str) -> list[str]:
     found: list[str] = []
     if isinstance(value, Mapping):
@@ -91,8 +102,12 @@ def assert_no_personal_data(entry: Entry | Mapping[str, Any]) -> None:
     Checks ``subject`` and ``extra`` of an :class:`Entry`, or every key of a mapping, at any depth.
     """
     if isinstance(entry, Entry):
+        if not (_any_personal(entry.subject) or _any_personal(entry.extra)):
+            return
         found = _walk_names(dict(entry.subject), "subject") + _walk_names(dict(entry.extra), "extra")
     else:
+        if not _any_personal(entry):
+            return
         found = _walk_names(entry, "$")
     if found:
         raise PersonalDataError(
@@ -139,9 +154,10 @@ class Entry:
         object.__setattr__(self, "extra", MappingProxyType(copy.deepcopy(dict(self.extra))))
         assert_no_personal_data(self)
         try:
-            if self.extra and len(canonical_json(dict(self.extra))) > MAX_EXTRA_BYTES:
-                raise EntryError(f"extra exceeds {MAX_EXTRA_BYTES} bytes of canonical JSON")
             data = canonical_json(self.to_json())
+            # extra is part of the whole: only a whole above its limit can hold an extra above it
+            if self.extra and len(data) > MAX_EXTRA_BYTES and len(canonical_json(dict(self.extra))) > MAX_EXTRA_BYTES:
+                raise EntryError(f"extra exceeds {MAX_EXTRA_BYTES} bytes of canonical JSON")
         except CanonicalJSONError as exc:
             raise EntryError(str(exc)) from exc
         if len(data) > MAX_ENTRY_BYTES:
