@@ -220,10 +220,12 @@ async def run(label: str, url: str, args: argparse.Namespace, path: Path | None 
             async with engine.connect() as conn:
                 print("  " + (await conn.scalar(text("SELECT version()"))).split(",")[0])
         ledger = Ledger(NoteSigner.generate("swx.bench/ledger"))
-        out = {"live_appends_per_s": await live_appends(engine, ledger, args.appends, args.concurrency)}
+        out = {} if "appends" in args.skip else {"live_appends_per_s": await live_appends(engine, ledger, args.appends, args.concurrency)}
         out.update(await bulk_load(engine, ledger, args.entries))
-        out.update(await proofs(engine, ledger, args.entries, args.proofs))
-        out.update(await full_verify(engine, ledger, args.entries))
+        if "proofs" not in args.skip:
+            out.update(await proofs(engine, ledger, args.entries, args.proofs))
+        for _ in range(args.verify_runs):
+            out.update(await full_verify(engine, ledger, args.entries))
         await storage(engine, url, path)
         return out
     finally:
@@ -242,6 +244,8 @@ async def main() -> None:
     ap.add_argument("--database-url", help="also run on this PostgreSQL database (postgresql+asyncpg://...)")
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--keep", action="store_true", help=f"keep the PostgreSQL schema {SCHEMA} afterwards")
+    ap.add_argument("--skip", action="append", default=[], choices=("appends", "proofs"), help="leave out a phase (repeatable)")
+    ap.add_argument("--verify-runs", type=int, default=1, help="run the full verify this many times (the last one is reported)")
     ap.add_argument("--json", help="also write the figures to this file (bench/run reads them)")
     args = ap.parse_args()
     results: dict[str, dict] = {}

@@ -5,7 +5,9 @@ acknowledged filing is stored and in the ledger.
                                    [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/swx_bench]
 
 Starts ``swx serve`` on a freshly reset bench database (as it runs by default: dispatcher and regulator
-stand-ins in-process), registers a firm and the enterprises its orders name, then:
+stand-ins in-process; or ``--workers N`` server processes and/or ``--external-regulators``: the stand-ins
+as their own process, ``swx regulators serve``, which several workers require), registers a firm and
+the enterprises its orders name, then:
 
 1. warm-up and calibration: a few seconds of load, to size the body set;
 2. pre-builds the bodies with ``schemas.builder.MessageBuilder`` (two processes), each a distinct
@@ -13,7 +15,8 @@ stand-ins in-process), registers a firm and the enterprises its orders name, the
 3. optionally a profiling phase (py-spy on the server) on bodies of its own;
 4. the measured phase: ``wrk`` (a Lua script that cycles through the pre-built bodies, each sent
    once) or, without wrk, a lean asyncio client of raw HTTP/1.1 over keep-alive connections;
-   CPU of the server, of PostgreSQL and of the generator itself over the window;
+   CPU of the server (all its processes), of the stand-ins when out of process, of PostgreSQL and of
+   the generator itself over the window;
 5. checks: filings stored = 201 answers; every stored filing has its ``filing.accepted`` entry in the
    ledger; how long after the last answer the ledger had sequenced (and signed) everything.
 """
@@ -42,6 +45,7 @@ from common import (
     Connection,
     CpuWindow,
     Server,
+    add_server_args,
     cpu_line,
     log,
     percentile,
@@ -291,13 +295,15 @@ async def filings_in_ledger(url: str, since_idx: int = 0) -> int:
 # --- profile -----------------------------------------------------------------------------------------
 
 
-def start_profile(pid: int, seconds: int, out: Path) -> subprocess.Popen | None:
+def start_profile(pid: int, seconds: int, out: Path, subprocesses: bool = False) -> subprocess.Popen | None:
+    """py-spy on ``pid``; with ``subprocesses`` (``swx serve --workers N``) on it and every process it
+    started (``py-spy record --subprocesses`` on uvicorn's master: all workers, in one profile)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists() and not shutil.which("py-spy"):
         log("py-spy not found (install: .venv/bin/pip install py-spy); no profile")
         return None
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
-                             "--nonblocking", "--rate", "100", "-o", str(out)],
+                             "--nonblocking", "--rate", "100", "-o", str(out), *(["--subprocesses"] if subprocesses else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -309,7 +315,12 @@ IDLE_LEAVES = {"Runner.run (asyncio/runners.py)", "_worker (concurrent/futures/t
                "select (selectors.py)", "BaseEventLoop.run_forever (asyncio/base_events.py)"}
 # Frames that only start things (every sample of a thread has them): left out of the cumulative ranking.
 BOILERPLATE = ("runpy", "<frozen runpy>", "typer", "click", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py",
-               "asyncio/runners.py", "asyncio/base_events.py", "threading.py", "concurrent/futures/thread.py", "gateway/cli.py")
+               "asyncio/runners.py", "asyncio/base_events.py", "threading.py", "concurrent/futures/thread.py", "gateway/cli.py",
+               "multiprocessing/", "uvicorn/_subprocess.py", "uvicorn/supervisors/", "<module> (<string>)")
+# ``py-spy record --subprocesses`` puts one frame per process at the root of each stack: the master's,
+# then the worker's (a worker's command line holds a ';', so they are taken off before splitting).
+_PROCESS_FRAMES = re.compile(r'^((?:process \d+:"[^"]*"(?:;|$))*)(.*)$')
+_PROCESS_PID = re.compile(r'process (\d+):"')
 OWN = ("gateway", "ledger", "schemas", "mock_customs", "adapters")
 
 
@@ -357,10 +368,17 @@ def summarise_profile(path: Path, top: int = 25) -> dict:
     """py-spy raw output ('frame;frame;... count', outermost first) → shares of the *busy* samples
     (idle leaves dropped: see IDLE_LEAVES), by function (cumulative and self) and by package (self)."""
     stacks: list[tuple[list[str], int]] = []
+    per_process: dict[str, int] = {}
     for line in Path(path).read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            stacks.append((stack.split(";"), int(count)))
+            procs, stack = _PROCESS_FRAMES.match(stack).groups()
+            if procs:
+                pids = _PROCESS_PID.findall(procs)
+                who = f"worker {pids[-1]}" if len(pids) > 1 else f"master {pids[0]}"
+                per_process[who] = per_process.get(who, 0) + int(count)
+            if stack:
+                stacks.append((stack.split(";"), int(count)))
     total = sum(c for _, c in stacks) or 1
     busy_stacks = [(f, c) for f, c in stacks if _key(f[-1])[0] not in IDLE_LEAVES]
     busy = sum(c for _, c in busy_stacks) or 1
@@ -386,11 +404,14 @@ def summarise_profile(path: Path, top: int = 25) -> dict:
         return [(k, v / busy) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
     return {"samples": total, "busy_samples": busy, "activities": ranked(act), "cumulative": ranked(cum), "self": ranked(own),
-            "packages_self": ranked(pkg_self)}
+            "packages_self": ranked(pkg_self), "processes": dict(sorted(per_process.items()))}
 
 
 def print_profile(summary: dict, top: int = 20, file=sys.stdout) -> None:
     print(f"  profile: {summary['samples']:,} samples, {summary['busy_samples']:,} busy (shares below are of the busy ones)", file=file)
+    if summary.get("processes"):
+        print(f"  {summary.get('how', 'py-spy --subprocesses')}; samples by process: "
+              + ", ".join(f"{k} {v:,}" for k, v in summary["processes"].items()), file=file)
     for title, key in (("by activity (stack markers)", "activities"), ("by package, self", "packages_self"),
                        ("by function, cumulative", "cumulative"), ("by function, self", "self")):
         print(f"  -- {title}", file=file)
@@ -433,7 +454,7 @@ def sustained_intake(server: Server, key: str, parties: Parties, *, duration: fl
     log(f"built {need:,} distinct bodies in {time.perf_counter() - t:.1f}s")
     # 3. the measured window
     before = asyncio.run(db_counts(url))
-    cpu = CpuWindow(server.pid).begin()
+    cpu = CpuWindow(server.pid, server.regulators_pid).begin()
     res = drive(used, wrk, server.base, key, workdir / "main.bodies", duration, concurrency)
     shares = cpu.end(res.get("generator_cpu_s"))
     t_end = time.perf_counter()
@@ -441,18 +462,26 @@ def sustained_intake(server: Server, key: str, parties: Parties, *, duration: fl
     # 4-5. checks: requests in flight when wrk stopped are finished first (they were never answered to
     # the generator, so they may add stored filings beyond the 201s, at most one per connection)
     asyncio.run(settle(url))
-    asyncio.run(ledger_catch_up(url))
-    after = asyncio.run(db_counts(url))
+    # a request that was in flight may still be stored after the quiet period of settle(), its ledger
+    # event queued after the catch-up's mark: count again (briefly) until messages and entries agree
+    deadline = time.perf_counter() + 30
+    while True:
+        asyncio.run(ledger_catch_up(url))
+        after = asyncio.run(db_counts(url))
+        in_ledger_total = asyncio.run(filings_in_ledger(url))
+        if in_ledger_total == after["messages"] or time.perf_counter() > deadline:
+            break
+        time.sleep(0.5)
     accepted = res["statuses"].get(201, 0) - res["replays"]
     stored = after["messages"] - before["messages"]
-    in_ledger_total = asyncio.run(filings_in_ledger(url))
     checkpoint = server.checkpoint_size()
     # 6. profile, after the window (so that every measured window follows the same steps), on bodies of its own
     profile = None
     if profile_seconds:
         pneed = int(min(max_rate, max(rate * 1.6, 200)) * (profile_seconds + 3)) + 1000
         write_orders(workdir / "profile.bodies", pneed, parties, tag + "P")
-        spy = start_profile(server.pid, profile_seconds, workdir / "profile.txt")
+        several = server.workers > 1
+        spy = start_profile(server.pid, profile_seconds, workdir / "profile.txt", subprocesses=several)
         if spy is not None:
             pres = drive(used, wrk, server.base, key, workdir / "profile.bodies", profile_seconds + 2, concurrency)
             spy.wait(60)
@@ -460,10 +489,13 @@ def sustained_intake(server: Server, key: str, parties: Parties, *, duration: fl
                 profile = summarise_profile(workdir / "profile.txt")
                 profile["rate_while_profiled"] = (pres["statuses"].get(201, 0) - pres["replays"]) / pres["elapsed"]
                 profile["raw"] = str(workdir / "profile.txt")
+                profile["how"] = (f"py-spy record --subprocesses on the master: all {server.workers} workers in one profile"
+                                  if several else "py-spy record on the server process")
         asyncio.run(settle(url))
         asyncio.run(ledger_catch_up(url))
     out = {
-        **res, "accepted": accepted, "rate": accepted / res["elapsed"], "cpu": shares, "profile": profile,
+        **res, "configuration": server.describe(), "workers": server.workers, "external_regulators": server.external,
+        "accepted": accepted, "rate": accepted / res["elapsed"], "cpu": shares, "profile": profile,
         "stored": stored, "stored_ok": accepted <= stored <= accepted + concurrency,
         "unanswered_in_flight": stored - accepted,
         "messages_total": after["messages"], "filings_in_ledger": in_ledger_total,
@@ -471,7 +503,7 @@ def sustained_intake(server: Server, key: str, parties: Parties, *, duration: fl
         "ledger_catch_up_s": catch_up, "checkpoint_size": checkpoint, "outbox_pending": after["outbox_pending"],
         "measured_after": time.perf_counter() - t_end, "warmup_rate": rate,
     }
-    log(f"intake: {accepted:,} in {res['elapsed']:.1f}s = {out['rate']:,.0f}/s; p50 {res['p50_ms']:.1f} ms, "
+    log(f"intake ({server.describe()}): {accepted:,} in {res['elapsed']:.1f}s = {out['rate']:,.0f}/s; p50 {res['p50_ms']:.1f} ms, "
         f"p99 {res['p99_ms']:.1f} ms; stored {stored:,} ({'ok' if out['stored_ok'] else 'MISMATCH'} vs 201s); ledger "
         f"{'complete' if out['ledger_ok'] else 'INCOMPLETE'} {catch_up * 1000:.0f} ms after the last answer; {cpu_line(shares)}")
     return out
@@ -485,16 +517,20 @@ def main() -> None:
     p.add_argument("--client", choices=("wrk", "python"), default="wrk")
     p.add_argument("--profile", type=int, default=0, help="seconds of py-spy profile before the measured window")
     p.add_argument("--no-dispatch", action="store_true", help="SWX_DISPATCH=false: deliveries wait in the outbox")
+    add_server_args(p)
     args = p.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="swx-load-"))
     env = {"SWX_DISPATCH": "false"} if args.no_dispatch else {}
     parties = bench_parties()
-    with Server(args.database_url, env=env) as server:
+    with Server(args.database_url, env=env, workers=args.workers, external_regulators=args.external_regulators) as server:
+        log(f"server: {server.describe()}")
         key = register_firm(server)
         register_parties(server, parties)
         res = sustained_intake(server, key, parties, duration=args.duration, concurrency=args.concurrency,
                                client=args.client, tag="L", workdir=workdir, profile_seconds=args.profile)
-    res.pop("profile", None) if not args.profile else print_profile(res["profile"])
+    if args.profile and res.get("profile"):
+        print_profile(res["profile"])
+    log(f"configuration: {res['configuration']}")
     print(json.dumps({k: v for k, v in res.items() if k != "profile"}, indent=1, default=str))
 
 

@@ -15,7 +15,13 @@ is measured from the scheduled start (so a server that falls behind is charged f
 the moment customs' release (800) of the list was stored (``receipts.created_at``, the server's
 clock, this machine's). A sample of the declarations is also polled through
 ``GET /v1/declarations/{ebpCode}/{orderNo}`` (sparingly: the view costs the server) until it says
-``released``, as a cross-check. The server's RSS is sampled throughout.
+``released``, as a cross-check. The server's RSS is sampled throughout: with ``--workers N`` the
+figure is the largest single worker process (the target is the memory of one server process), and the
+sum over all the server's processes (master, workers, resource tracker) is given beside it.
+
+``--workers N`` (N > 1) or ``--external-regulators`` runs the stand-ins as their own process
+(``swx regulators serve``; their CPU and RSS reported apart) and the server with
+``SWX_MOCK_REGULATORS=false`` and a routing table pointing at them.
 
 If the server cannot keep up with the target (its answers fall behind the schedule), a second phase
 runs at a rate it did sustain, and both are reported.
@@ -42,11 +48,13 @@ from common import (
     Connection,
     CpuWindow,
     Server,
+    add_server_args,
     cpu_line,
     log,
     percentile,
     pg_dsn,
     proc_status,
+    proc_tree,
     raw_request,
 )
 
@@ -196,14 +204,24 @@ async def refused(url: str, ebp: str, order_nos: list[str]) -> int:
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, pid: int, every: float = 0.25) -> None:
+    """Samples the server's RSS: the largest single worker process (``max``), the sum over the server's
+    whole process tree (``sum_max``), and the stand-ins' process when they run apart (``regulators_max``)."""
+
+    def __init__(self, server: Server, every: float = 0.25) -> None:
         super().__init__(daemon=True)
-        self.pid, self.every, self.max, self.samples = pid, every, 0, 0
+        self.server, self.every, self.samples = server, every, 0
+        self.max = self.sum_max = self.regulators_max = 0
+        self.processes = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.max = max(self.max, proc_status(self.pid, "VmRSS"))
+            self.max = max([self.max, *(proc_status(p, "VmRSS") for p in self.server.worker_pids())])
+            tree = proc_tree(self.server.pid)
+            self.processes = max(self.processes, len(tree))
+            self.sum_max = max(self.sum_max, sum(proc_status(p, "VmRSS") for p in tree))
+            if self.server.regulators_pid is not None:
+                self.regulators_max = max(self.regulators_max, proc_status(self.server.regulators_pid, "VmRSS"))
             self.samples += 1
             self._halt.wait(self.every)
 
@@ -211,6 +229,11 @@ class RssSampler(threading.Thread):
         self._halt.set()
         self.join()
         return self.max
+
+
+def worker_hwm(server: Server) -> int:
+    """The largest VmHWM (peak RSS) of the server's worker processes (the server process when one)."""
+    return max(proc_status(p, "VmHWM") for p in server.worker_pids())
 
 
 def run_phase(server: Server, built: list, rate: float, *, connections: int, poll_every: int, ebp: str,
@@ -221,9 +244,9 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         reqs = [raw_request("POST", "/v1/filings", host, {"Authorization": f"Bearer {keys[senders[code]]}",
                                                           "Content-Type": "application/xml"}, body) for code, body in msgs]
         decls.append(Decl(order_no, 0.0, reqs))
-    rss = RssSampler(server.pid)
+    rss = RssSampler(server)
     rss.start()
-    cpu = CpuWindow(server.pid).begin()
+    cpu = CpuWindow(server.pid, server.regulators_pid).begin()
     try:
         import uvloop
 
@@ -260,7 +283,7 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         asyncio.set_event_loop(None)
         loop.close()
     peak = rss.stop()
-    hwm = proc_status(server.pid, "VmHWM")
+    hwm = worker_hwm(server)
     lat = [released[d.order_no] - d.start if d.order_no in released else math.inf for d in ok]
     lat += [math.inf] * (len(decls) - len(ok))  # not filed in time: never released within the window
     lat.sort()
@@ -279,6 +302,9 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         "max_s": lat[-1] if lat else math.nan, "settled_after_s": time.time() - t_load_end,
         "polled": len(res["polled"]), "polled_released": len(polled), "polled_p50_s": percentile(polled, 50),
         "polled_p95_s": percentile(polled, 95), "rss_max_mib": peak / 2**20, "rss_hwm_mib": hwm / 2**20,
+        "rss_sum_max_mib": rss.sum_max / 2**20, "server_processes": rss.processes, "workers": server.workers,
+        "external_regulators": server.external, "configuration": server.describe(),
+        **({"regulators_rss_max_mib": rss.regulators_max / 2**20} if server.external else {}),
         "rss_samples": rss.samples, "cpu": shares, "scheduler_behind_s": res["scheduler_behind_s"],
     }
     # kept up: answers on schedule, (nearly) everything released, latency not growing through the
@@ -294,8 +320,20 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         f"({filed_rate:,.0f} decl/s, answers {out['answers_behind_s']:.1f}s behind schedule, {res['abandoned']} abandoned), "
         f"{len(released):,} released ({out['released_rate']:.1f}/s), {n_refused} refused; first filing → released p50 "
         f"{out['p50_s']:.2f}s p95 {out['p95_s']:.2f}s (polled sample {len(polled)}: p95 {out['polled_p95_s']:.2f}s); "
-        f"server RSS max {out['rss_max_mib']:.0f} MiB; {cpu_line(shares)}")
+        f"{rss_text(out)}; {cpu_line(shares)}")
     return out
+
+
+def rss_text(ph: dict) -> str:
+    """The server's memory as a phase measured it, in words."""
+    if ph.get("workers", 1) > 1:
+        text = (f"server RSS max {ph['rss_max_mib']:.0f} MiB (largest of {ph['workers']} worker processes; all "
+                f"{ph.get('server_processes', '?')} processes {ph['rss_sum_max_mib']:.0f} MiB)")
+    else:
+        text = f"server RSS max {ph['rss_max_mib']:.0f} MiB"
+    if "regulators_rss_max_mib" in ph:
+        text += f", stand-ins {ph['regulators_rss_max_mib']:.0f} MiB"
+    return text
 
 
 def _count(values) -> dict:
@@ -305,23 +343,28 @@ def _count(values) -> dict:
     return out
 
 
-def start_server(url: str, match_wait: float = 60) -> tuple[Server, Parties, dict[str, str], dict[str, str]]:
+def start_server(url: str, match_wait: float = 60, *, workers: int = 1,
+                 external_regulators: bool = False) -> tuple[Server, Parties, dict[str, str], dict[str, str]]:
     parties = MessageBuilder(17).parties()
-    server = Server(url, env={"SWX_MOCK_MATCH_WAIT": str(match_wait)}).start()
+    server = Server(url, env={"SWX_MOCK_MATCH_WAIT": str(match_wait)}, workers=workers,
+                    external_regulators=external_regulators).start()
+    log(f"server: {server.describe()}")
     keys = {body["code"]: server.register(body) for body in parties.registrations()}
     senders = {code: parties.sender_for(code).code for code, _ in MESSAGES}
     return server, parties, keys, senders
 
 
 def measure(url: str, rate: float, duration: float, *, connections: int = 64, poll_every: int = 50,
-            fallback_duration: float | None = None, max_phases: int = 4) -> dict:
+            fallback_duration: float | None = None, max_phases: int = 4, workers: int = 1,
+            external_regulators: bool = False) -> dict:
     """Phase 1 at ``rate``. If the server does not sustain it, another phase (fresh database and server,
     so the backlog of the first cannot leak in) at 80 % of the declarations it did file per second, then
     at half that rate each time, until one is sustained (up to ``max_phases``)."""
     out: dict = {"phases": []}
     seed = 31
     while len(out["phases"]) < max_phases:
-        server, parties, keys, senders = start_server(url)
+        server, parties, keys, senders = start_server(url, workers=workers, external_regulators=external_regulators)
+        out["configuration"] = server.describe()
         try:
             # warm-up: a few declarations, so first-use costs (schema caches, connections) are not measured
             warm = build_declarations(20, parties, seed=900 + seed, procs=1)
@@ -334,7 +377,7 @@ def measure(url: str, rate: float, duration: float, *, connections: int = 64, po
             log(f"built {n:,} declarations ({4 * n:,} messages) in {time.perf_counter() - t:.0f}s")
             phase = run_phase(server, built, rate, connections=connections, poll_every=poll_every, ebp=parties.ebp.code,
                               keys=keys, senders=senders)
-            phase["rss_hwm_mib"] = proc_status(server.pid, "VmHWM") / 2**20
+            phase["rss_hwm_mib"] = worker_hwm(server) / 2**20
         finally:
             server.stop()
         out["phases"].append(phase)
@@ -352,6 +395,8 @@ def measure(url: str, rate: float, duration: float, *, connections: int = 64, po
         rate, seed = next_rate, seed + 30
     out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
     out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])
+    out["rss_sum_max_mib"] = max(p["rss_sum_max_mib"] for p in out["phases"])
+    out["workers"] = workers
     return out
 
 
@@ -363,10 +408,12 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--fallback-duration", type=float, help="seconds of each slower phase (default: --duration)")
     p.add_argument("--poll-every", type=int, default=50, help="poll the declaration view for one declaration in N")
+    add_server_args(p)
     args = p.parse_args()
     res = measure(args.database_url, args.rate, args.duration, connections=args.connections, poll_every=args.poll_every,
-                  fallback_duration=args.fallback_duration)
+                  fallback_duration=args.fallback_duration, workers=args.workers, external_regulators=args.external_regulators)
     print(json.dumps(res, indent=1, default=str))
+    log(f"configuration: {res['configuration']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import secrets
 import sys
 import time
@@ -31,6 +32,7 @@ from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
 from .intake.writer import FilingWriter
+from .logs import configure as configure_logs
 from .metrics import REGISTRY, REQUEST_SECONDS
 from .routing.dispatcher import Dispatcher, DispatchSettings
 from .routing.endpoints import router as routing_router
@@ -82,6 +84,8 @@ async def issue_mock_keys(app: FastAPI) -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if os.environ.get("SWX_LOG_CONFIGURE") == "1":  # set by `swx serve` for its worker processes
+        configure_logs(settings.log_level, settings.log_json)
     from adapters import adapter_names
 
     routes = load_routes(settings.routes, adapter_names())  # a bad table stops start-up here

@@ -90,6 +90,7 @@ def serve(
     get_settings.cache_clear()
     settings = get_settings()
     configure(settings.log_level, settings.log_json)
+    os.environ["SWX_LOG_CONFIGURE"] = "1"  # worker processes start afresh: create_app configures theirs
     upgrade(settings)
     if workers > 1 and settings.mock_regulators:
         typer.echo("swx: with several workers each would hold its own in-process stand-ins; run them with "

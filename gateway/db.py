@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import orjson
+
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,12 +17,20 @@ from sqlalchemy.ext.asyncio import (
 from .config import Settings
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (answers, parties) through orjson: the standard library's encoder showed in profiles.
+JSON_CODEC = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30}, **JSON_CODEC)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -37,7 +47,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     # database restart fails one request (which answers 500 and stores nothing) and is then replaced.
     return create_async_engine(
         settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
-        pool_pre_ping=settings.db_pre_ping,
+        pool_pre_ping=settings.db_pre_ping, **JSON_CODEC,
         # Batched writes and IN lists make a statement shape per batch size: keep them all prepared.
         connect_args={"prepared_statement_cache_size": 1000},
     )

@@ -235,9 +235,18 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch round failed; retrying")
                 delay = min(delay * 2, 30.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await _wait(self._wake, delay)
             self._wake.clear()
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` passes. Not ``asyncio.wait_for``: on Python 3.11 it can
+    swallow a cancellation that arrives as the event fires, and the loop would never stop."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 async def _messages(session: AsyncSession, ids: set[int]) -> dict[int, Message]:
