@@ -134,7 +134,8 @@ _PG_ARRAYS = (
 )
 
 
-def _pg_array(column: Any) -> str:
+def pg_array(column: Any) -> str:
+    """The PostgreSQL array type that carries a column's values in ``unnest``."""
     for kind, name in _PG_ARRAYS:  # BigInteger is an Integer; SmallInteger is tested first
         if isinstance(column.type, kind):
             return name
@@ -155,7 +156,7 @@ async def bulk_insert(
     name = dialect.identifier_preparer.format_table(table)
     cols = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        arrays = ", ".join(f"${i + 1}::{_pg_array(table.c[c])}" for i, c in enumerate(columns))
+        arrays = ", ".join(f"${i + 1}::{pg_array(table.c[c])}" for i, c in enumerate(columns))
         if ordered:
             names = ", ".join(f"c{i}" for i in range(len(columns)))
             select_ = f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY n"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +35,7 @@ from schemas.catalog import (
 from ..audit import events as audit
 from ..audit.trail import flush, note
 from ..auth import Principal
+from ..bulk import insert_ids
 from ..models import (
     Document,
     DocumentParty,
@@ -408,8 +409,7 @@ async def store_filings(
             mine.append(p)
         placed.append(mine)
     if new_rows:
-        ids = await session.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), new_rows)
-        for p, id_ in zip(new_placed, ids):
+        for p, id_ in zip(new_placed, await insert_ids(session, Document.__table__, new_rows)):
             p.id = id_
 
     numbered: list[dict] = []  # pre-entry numbers of new documents
@@ -453,8 +453,7 @@ async def store_filings(
         )))
     if numbered:
         await session.execute(update(Document), numbered)
-    ids = await session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), messages)
-    for (_, message), id_ in zip(results, ids):
+    for (_, message), id_ in zip(results, await insert_ids(session, Message.__table__, messages)):
         message.id = id_
 
     parties: list[tuple] = []
