@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -32,6 +33,12 @@ from mock_customs.inbound import Unreadable, read_message
 # Where each regulator lives; the class is the module's Regulator subclass with that ``name``.
 MODULES = {"customs": "mock_customs.customs", "inspection": "mock_customs.inspection",
            "tax": "mock_customs.tax", "fx": "mock_customs.fx"}
+
+# FastAPI's OpenTelemetry hooks read the environment on every request; the stand-ins need none.
+NO_OTEL: dict = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+)
 
 
 class TooLarge(Exception):
@@ -165,8 +172,8 @@ def _routes(rt: Runtime) -> APIRouter:
 
     @admin.get("/state", summary="What this regulator holds (operator)")
     async def get_state() -> dict:
-        return {"received": rt.counts, "receipts": ctx.sender_state(), "faults": rt.faults.faults.model_dump(),
-                **rt.regulator.state()}
+        return {"received": rt.counts, "receipts": {**ctx.sender_state(), **ctx.message_state()},
+                "faults": rt.faults.faults.model_dump(), **rt.regulator.state()}
 
     router = APIRouter()
 
@@ -192,7 +199,7 @@ def create_regulator_app(regulator_cls: type[Regulator], settings: MockSettings 
         finally:
             await rt.ctx.stop()
 
-    app = FastAPI(title=f"swx stand-in: {rt.ctx.name}", lifespan=lifespan)
+    app = FastAPI(**NO_OTEL, title=f"swx stand-in: {rt.ctx.name}", lifespan=lifespan)
     app.state.runtime = rt
     app.include_router(_routes(rt))
     extra = rt.regulator.router()
@@ -226,7 +233,7 @@ def create_app(settings: MockSettings | None = None) -> FastAPI:
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             yield
 
-    app = FastAPI(title="swx regulator stand-ins", lifespan=lifespan)
+    app = FastAPI(**NO_OTEL, title="swx regulator stand-ins", lifespan=lifespan)
     app.state.regulators = {name: sub.state.runtime for name, sub in subs.items()}
     for name, sub in subs.items():
         app.mount(f"/{name}", sub)

@@ -28,6 +28,9 @@ class MockSettings(BaseSettings):
     # second ≈ senders ÷ the window's time per receipt: 16 at 20 ms is ~800/s, ~130 clean
     # declarations/s for customs (six receipts each). Raise it when the window is slower.
     senders: int = Field(16, ge=1, le=1024)
+    # Most return nodes in one receipt message: ready receipts of one type go out merged when the
+    # senders are busy (base.Context); 1 posts each receipt on its own. A CEB receipt carries ≤ 100.
+    merge: int = Field(100, ge=1, le=100)
 
     # --- customs ---
     match_wait: float = 30.0  # seconds a list waits for its order, payment and waybill

@@ -305,13 +305,20 @@ class Customs(Regulator):
         for code, returns in out.returns.items():
             for i in range(0, len(returns), 100):
                 await self.ctx.send_receipt(receipt_xml(FILED[code], returns[i:i + 100]))
+        # Steps due together share one timer, and so one receipt per type when they fire (the lists of a
+        # delivery conclude in one CEB622, not one each); steps of different deliveries that fall due at
+        # once go out as separate receipts, which the sender merges when it is busy.
+        due: dict[float, list[Callable[[Outbox], None]]] = {}
         for seconds, step in out.timers:
-            self.ctx.later(seconds, self._stepper(step))
+            due.setdefault(seconds, []).append(step)
+        for seconds, steps in due.items():
+            self.ctx.later(seconds, self._stepper(steps))
 
-    def _stepper(self, step: Callable[[Outbox], None]) -> Callable[[], Any]:
+    def _stepper(self, steps: list[Callable[[Outbox], None]]) -> Callable[[], Any]:
         async def run() -> None:
             out = Outbox()
-            step(out)
+            for step in steps:
+                step(out)
             await self._flush(out)
         return run
 

@@ -410,7 +410,9 @@ def test_restricted_goods_are_held_for_inspection_then_released(swx, builder, fi
     assert "infant formula" in reason
     v = wait_state(swx, decl["order"], "released", seen=seen)
     assert verdict(v, "inventory", "inspection")["info"] == "inspection: passed after inspection"
-    assert seen[-2:] == ["inspection", "released"], seen
+    # held, then released; inspection may pass before customs concludes (a 'waiting' in between)
+    after = seen[seen.index("inspection"):]
+    assert after[-1] == "released" and set(after) <= {"inspection", "waiting", "released"}, seen
 
 
 def test_prohibited_goods_are_refused_by_inspection(swx, builder, filer, parties):
