@@ -1,210 +1,326 @@
 """Business rules inside one document (CEB.md §3), checked before anything is stored as declared.
 
-Each rule is a small function over one :class:`FiledDocument` that yields findings; ``RULES`` says
-which rules apply to which kind of document. Rules read fields defensively: a field the schema
+Each rule is a small function over one :class:`FiledDocument` that appends its findings to a list;
+``RULES`` says which rules apply to which kind of document. The fields a kind's rules read are read
+once, all together, before they run (``reads``). Rules read fields defensively: a field the schema
 layer already refused (missing, not a number) is skipped here rather than reported twice.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from schemas.catalog import ENTERPRISE_FIELDS
+from schemas.catalog import ENTERPRISE_FIELDS, MessageType
 from schemas.identifiers import enterprise_code_problem, is_valid_id_number
 
-from .documents import Fields, FiledDocument
+from .documents import Fields, FiledDocument, field_paths, schema_fields
 from .findings import BAD_ENTERPRISE_CODE, Finding
 
-Rule = Callable[[FiledDocument], Iterator[Finding]]
+Texts = dict[str, "str | None"]
+# (document, its head's fields read, each line's fields read, findings to append to)
+Rule = Callable[[FiledDocument, Texts, list[Texts], list[Finding]], None]
 
 UUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 HS_CODE = re.compile(r"^\d{10}$")
 IMPORT_TRADE_MODES = {"9610": "direct purchase", "1210": "bonded"}
 
 
-def _dec(fields: Fields, name: str) -> Decimal | None:
-    text = fields.text(name)
-    if text is None or not text.strip():
+def reads(head: tuple[str, ...] = (), lines: tuple[str, ...] = ()) -> Callable[[Rule], Rule]:
+    """Names the head and line fields a rule reads: they are read for it, all at once, before it runs."""
+
+    def mark(rule: Rule) -> Rule:
+        rule.head_fields, rule.line_fields = head, lines  # type: ignore[attr-defined]
+        return rule
+
+    return mark
+
+
+_decimals: dict[str, Decimal | None] = {}
+
+
+def _dec(text: str | None) -> Decimal | None:
+    """A field's finite number; None when absent, blank or not a number (the schema layer says so)."""
+    if not text:
         return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
+    # Amounts recur ("0.00", catalogue prices): each distinct text is parsed once.
+    value = _decimals.get(text, _decimals)
+    if value is _decimals:
+        value = None
+        stripped = text.strip()
+        if stripped:
+            try:
+                value = Decimal(stripped)
+            except InvalidOperation:
+                value = None
+            else:
+                if not value.is_finite():
+                    value = None
+        if len(_decimals) >= 65536:
+            _decimals.clear()
+        _decimals[text] = value
+    return value
+
+
+def _decs(*texts: str | None) -> list[Decimal | None]:
+    """:func:`_dec` of each, in one call."""
+    get, found = _decimals.get, []
+    for text in texts:
+        value = get(text, _decimals)
+        found.append(_dec(text) if value is _decimals else value)
+    return found
+
+
+_ZERO = Decimal(0)
 
 
 def _finding(doc: FiledDocument, fields: Fields, name: str, message: str, code: str | None = None) -> Finding:
     return Finding("rule", code or doc.mtype.check_code, message, fields.path(name), fields.line(name), doc.label)
 
 
-def guid_format(doc: FiledDocument) -> Iterator[Finding]:
-    guid = doc.head.text("guid")
+@reads(head=("guid",))
+def guid_format(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    guid = h["guid"]
     if guid is not None and not UUID_UPPER.match(guid):
-        yield _finding(doc, doc.head, "guid", f"guid '{guid}' must be an upper-case UUID (8-4-4-4-12 hex digits)")
+        out.append(_finding(doc, doc.head, "guid", f"guid '{guid}' must be an upper-case UUID (8-4-4-4-12 hex digits)"))
 
 
-def app_type_and_status(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
-    app_type = h.text("appType")
+@reads(head=("appType", "appStatus"))
+def app_type_and_status(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    app_type = h["appType"]
     allowed = ("1",) if doc.mtype.new_only else ("1", "2", "3")
     if app_type is not None and app_type not in allowed:
         words = "only 1 (new)" if doc.mtype.new_only else "1 (new), 2 (change) or 3 (delete)"
-        yield _finding(doc, h, "appType", f"appType '{app_type}' is not allowed here: use {words}")
-    status = h.text("appStatus")
+        out.append(_finding(doc, doc.head, "appType", f"appType '{app_type}' is not allowed here: use {words}"))
+    status = h["appStatus"]
     if status is not None and status not in ("1", "2"):
-        yield _finding(doc, h, "appStatus", f"appStatus '{status}' must be 1 (saved) or 2 (declared)")
+        out.append(_finding(doc, doc.head, "appStatus", f"appStatus '{status}' must be 1 (saved) or 2 (declared)"))
 
 
-def _timestamp(doc: FiledDocument, fields: Fields, name: str, fmt: str, words: str) -> Iterator[Finding]:
-    text = fields.text(name)
-    if not text:
-        return
+_real_days: dict[str, bool] = {}
+
+
+def _real_day(day: str) -> bool:
+    """Whether 8 ASCII digits YYYYMMDD are a calendar date (year 1 on); each day is checked once."""
+    ok = _real_days.get(day)
+    if ok is None:
+        try:
+            date(int(day[:4]), int(day[4:6]), int(day[6:]))
+            ok = True
+        except ValueError:
+            ok = False
+        if len(_real_days) >= 65536:
+            _real_days.clear()
+        _real_days[day] = ok
+    return ok
+
+
+def is_real_time(text: str, fmt: str, width: int) -> bool:
+    """Whether ``datetime.strptime(text, fmt)`` takes ``text`` and it is ``width`` characters long.
+
+    ``fmt`` is ``%Y%m%d%H%M%S`` (width 14) or ``%Y%m%d`` (width 8). For plain ASCII digits of the full
+    width, strptime's regex takes every field at full width, so it accepts exactly a real date (year
+    1 on) and hour < 24, minute and second < 60: checked here without it. Anything else (a space-padded
+    day, other scripts' digits) is left to strptime itself.
+    """
+    if len(text) == width and text.isascii() and text.isdigit():
+        day = text[:8]
+        ok = _real_days.get(day)
+        if not (_real_day(day) if ok is None else ok):
+            return False
+        return width == 8 or (text[8:10] < "24" and text[10:12] < "60" and text[12:] < "60")
     try:
         datetime.strptime(text, fmt)
-        ok = len(text) == len(datetime(2000, 1, 1).strftime(fmt))
     except ValueError:
-        ok = False
-    if not ok:
-        yield _finding(doc, fields, name, f"{name} '{text}' is not a real date-time in the form {words}")
+        return False
+    return len(text) == width
 
 
-def timestamps(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
-    for name in ("appTime", "payTime", "logisticsTime"):
-        yield from _timestamp(doc, h, name, "%Y%m%d%H%M%S", "YYYYMMDDhhmmss")
-    for name in ("declTime", "ieDate"):
-        yield from _timestamp(doc, h, name, "%Y%m%d", "YYYYMMDD")
+_TIMESTAMPS = {
+    "appTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),
+    "payTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),
+    "logisticsTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),
+    "declTime": ("%Y%m%d", 8, "YYYYMMDD"),
+    "ieDate": ("%Y%m%d", 8, "YYYYMMDD"),
+}
 
 
-def enterprise_codes(doc: FiledDocument) -> Iterator[Finding]:
+_TIMESTAMP_NAMES = tuple(_TIMESTAMPS)
+
+
+@reads(head=_TIMESTAMP_NAMES)
+def timestamps(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    for name in _TIMESTAMP_NAMES:  # forms unpacked only for the fields that are there
+        text = h[name]
+        if text:
+            fmt, width, words = _TIMESTAMPS[name]
+            if not is_real_time(text, fmt, width):
+                out.append(_finding(doc, doc.head, name, f"{name} '{text}' is not a real date-time in the form {words}"))
+
+
+_code_problems: dict[str, str | None] = {}
+
+
+def _code_problem(code: str) -> str | None:
+    # The same few thousand enterprise codes recur in every message: check each one once.
+    problem = _code_problems.get(code, _code_problems)
+    if problem is _code_problems:
+        if len(_code_problems) >= 65536:
+            _code_problems.clear()
+        problem = _code_problems[code] = enterprise_code_problem(code)
+    return problem
+
+
+@reads(head=tuple(ENTERPRISE_FIELDS))
+def enterprise_codes(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
     for name in ENTERPRISE_FIELDS:
-        code = doc.head.text(name)
+        code = h[name]
         if code:
-            problem = enterprise_code_problem(code)
+            problem = _code_problems.get(code, _code_problems)
+            if problem is _code_problems:
+                problem = _code_problem(code)
             if problem:
-                yield _finding(doc, doc.head, name, f"{name} '{code}' {problem}", BAD_ENTERPRISE_CODE)
+                out.append(_finding(doc, doc.head, name, f"{name} '{code}' {problem}", BAD_ENTERPRISE_CODE))
 
 
-def identity_numbers(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
+@reads(head=("buyerIdType", "buyerIdNumber", "payerIdType", "payerIdNumber"))
+def identity_numbers(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
     for type_field, number_field in (("buyerIdType", "buyerIdNumber"), ("payerIdType", "payerIdNumber")):
-        id_type = h.text(type_field)
+        id_type = h[type_field]
         if id_type is None:
             continue
         if id_type != "1":
-            yield _finding(doc, h, type_field, f"{type_field} must be 1 (resident ID card); got '{id_type}'")
+            out.append(_finding(doc, doc.head, type_field, f"{type_field} must be 1 (resident ID card); got '{id_type}'"))
             continue
-        number = h.text(number_field) or ""
+        number = h[number_field] or ""
         if number and not is_valid_id_number(number):
-            yield _finding(
-                doc, h, number_field,
+            out.append(_finding(
+                doc, doc.head, number_field,
                 f"{number_field} '{number}' is not a valid resident ID number: 18 characters whose last "
                 "one is the GB 11643 check digit",
-            )
+            ))
 
 
-def order_amounts(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
-    goods, freight, tax, discount, paid = (_dec(h, n) for n in ("goodsValue", "freight", "taxTotal", "discount", "acturalPaid"))
-    if None not in (goods, freight, tax, discount, paid):
+@reads(head=("goodsValue", "freight", "taxTotal", "discount", "acturalPaid"), lines=("totalPrice",))
+def order_amounts(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    goods, freight, tax, discount, paid = _decs(h["goodsValue"], h["freight"], h["taxTotal"], h["discount"], h["acturalPaid"])
+    # "is not None" each: "None in (...)" would compare every Decimal with None (an ABC check apiece)
+    if goods is not None and freight is not None and tax is not None and discount is not None and paid is not None:
         expected = goods + freight + tax - discount
         if paid != expected:
-            yield _finding(
-                doc, h, "acturalPaid",
+            out.append(_finding(
+                doc, doc.head, "acturalPaid",
                 f"acturalPaid {paid} must equal goodsValue {goods} + freight {freight} + taxTotal {tax} "
                 f"- discount {discount} = {expected}",
-            )
-    totals = [_dec(li, "totalPrice") for li in doc.lines]
-    if goods is not None and totals and None not in totals:
-        total = sum(totals, Decimal(0))
-        if goods != total:
-            yield _finding(doc, h, "goodsValue", f"goodsValue {goods} must equal the sum of the lines' totalPrice, {total}")
+            ))
+    if goods is None or not lines:
+        return
+    total = _ZERO  # as sum(totals, Decimal(0))
+    for line in lines:
+        value = _dec(line["totalPrice"])
+        if value is None:
+            return
+        total += value
+    if goods != total:
+        out.append(_finding(doc, doc.head, "goodsValue", f"goodsValue {goods} must equal the sum of the lines' totalPrice, {total}"))
 
 
-def line_totals(doc: FiledDocument) -> Iterator[Finding]:
-    for li in doc.lines:
-        price, qty, total = _dec(li, "price"), _dec(li, "qty"), _dec(li, "totalPrice")
-        if None not in (price, qty, total) and price * qty != total:
-            yield _finding(
+@reads(lines=("price", "qty", "totalPrice"))
+def line_totals(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    for li, t in zip(doc.lines, lines):
+        price, qty, total = _decs(t["price"], t["qty"], t["totalPrice"])
+        if price is not None and qty is not None and total is not None and price * qty != total:
+            out.append(_finding(
                 doc, li, "totalPrice",
                 f"line {li.text('gnum')}: totalPrice {total} must equal price {price} × qty {qty} = {price * qty}",
-            )
+            ))
 
 
-def line_numbers(doc: FiledDocument) -> Iterator[Finding]:
-    code = {"order": "-301002", "inventory": "-621027"}.get(doc.mtype.kind, doc.mtype.check_code)
+_GNUM_CODES = {"order": "-301002", "inventory": "-621027"}
+_POSITIONS = tuple(str(i) for i in range(100))
+
+
+@reads(lines=("gnum",))
+def line_numbers(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    code = _GNUM_CODES.get(doc.mtype.kind, doc.mtype.check_code)
     seen: set[int] = set()
-    for position, li in enumerate(doc.lines, start=1):
-        text = (li.text("gnum") or "").strip()
+    for position, t in enumerate(lines, start=1):
+        text = t["gnum"]
+        if position < 100 and text == _POSITIONS[position] and position not in seen:
+            seen.add(position)  # the usual case: 1, 2, 3 … as plain digits
+            continue
         try:
-            gnum = int(text)
+            gnum = int((text or "").strip())
         except ValueError:
             continue  # the schema layer says it is not an integer
+        li = doc.lines[position - 1]
         if gnum in seen:
-            yield _finding(doc, li, "gnum", f"gnum {gnum} is repeated: each line needs its own number", code)
+            out.append(_finding(doc, li, "gnum", f"gnum {gnum} is repeated: each line needs its own number", code))
         elif gnum != position:
-            yield _finding(doc, li, "gnum", f"gnum must run 1, 2, 3 … in line order: line {position} has gnum {gnum}", code)
+            out.append(_finding(doc, li, "gnum", f"gnum must run 1, 2, 3 … in line order: line {position} has gnum {gnum}", code))
         seen.add(gnum)
 
 
-def second_quantity(doc: FiledDocument) -> Iterator[Finding]:
-    for li in doc.lines:
-        unit2, qty2 = li.text("unit2"), li.text("qty2")
+@reads(lines=("unit2", "qty2"))
+def second_quantity(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    for li, t in zip(doc.lines, lines):
+        unit2, qty2 = t["unit2"], t["qty2"]
         has_unit, has_qty = bool(unit2 and unit2.strip()), bool(qty2 and qty2.strip())
-        where = f"line {li.text('gnum')}"
         if has_unit != has_qty:
             name = "qty2" if has_unit else "unit2"
-            yield _finding(doc, li, name, f"{where}: unit2 and qty2 go together: give both or neither", "-625009")
+            out.append(_finding(doc, li, name, f"line {li.text('gnum')}: unit2 and qty2 go together: give both or neither", "-625009"))
         elif has_unit:
-            value = _dec(li, "qty2")
+            value = _dec(qty2)
             if value is not None and value <= 0:
-                yield _finding(doc, li, "qty2", f"{where}: qty2 must be greater than 0 when unit2 is given", "-625009")
+                out.append(_finding(doc, li, "qty2", f"line {li.text('gnum')}: qty2 must be greater than 0 when unit2 is given", "-625009"))
 
 
-def weights(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
-    for name in ("grossWeight", "netWeight", "weight"):
-        value = _dec(h, name)
+@reads(head=("grossWeight", "netWeight", "weight"))
+def weights(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    gross, net, weight = _dec(h["grossWeight"]), _dec(h["netWeight"]), _dec(h["weight"])
+    for name, value in (("grossWeight", gross), ("netWeight", net), ("weight", weight)):
         if value is not None and value <= 0:
-            yield _finding(doc, h, name, f"{name} must be greater than 0; got {value}")
-    gross, net = _dec(h, "grossWeight"), _dec(h, "netWeight")
+            out.append(_finding(doc, doc.head, name, f"{name} must be greater than 0; got {value}"))
     if gross is not None and net is not None and net > gross:
-        yield _finding(doc, h, "netWeight", f"netWeight {net} cannot exceed grossWeight {gross}")
+        out.append(_finding(doc, doc.head, "netWeight", f"netWeight {net} cannot exceed grossWeight {gross}"))
 
 
-def package_count(doc: FiledDocument) -> Iterator[Finding]:
-    text = doc.head.text("packNo")
+@reads(head=("packNo",))
+def package_count(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    text = h["packNo"]
+    if text == "1":
+        return
     try:
         count = int(text) if text is not None else 1
     except ValueError:
         return  # the schema layer says it is not an integer
     if count != 1:
-        yield _finding(doc, doc.head, "packNo", f"packNo counts parcels and must be 1; got {count}")
+        out.append(_finding(doc, doc.head, "packNo", f"packNo counts parcels and must be 1; got {count}"))
 
 
-def hs_codes(doc: FiledDocument) -> Iterator[Finding]:
-    for li in doc.lines:
-        gcode = li.text("gcode")
+@reads(lines=("gcode",))
+def hs_codes(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    for li, t in zip(doc.lines, lines):
+        gcode = t["gcode"]
         if gcode is not None and not HS_CODE.match(gcode):
-            yield _finding(doc, li, "gcode", f"line {li.text('gnum')}: gcode '{gcode}' must be a 10-digit HS code")
+            out.append(_finding(doc, li, "gcode", f"line {li.text('gnum')}: gcode '{gcode}' must be a 10-digit HS code"))
 
 
-def trade_mode(doc: FiledDocument) -> Iterator[Finding]:
-    h = doc.head
-    mode = h.text("tradeMode")
+@reads(head=("tradeMode", "trafNo", "voyageNo", "billNo", "ieFlag"))
+def trade_mode(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
+    mode = h["tradeMode"]
     if mode is None:
         return
     if mode not in IMPORT_TRADE_MODES:
-        yield _finding(doc, h, "tradeMode", f"tradeMode '{mode}' is not an import retail mode: use 9610 (direct purchase) or 1210 (bonded)")
+        out.append(_finding(doc, doc.head, "tradeMode", f"tradeMode '{mode}' is not an import retail mode: use 9610 (direct purchase) or 1210 (bonded)"))
     elif mode == "9610":
         for name in ("trafNo", "voyageNo", "billNo"):
-            if not (h.text(name) or "").strip():
-                yield _finding(doc, h, name, f"{name} is required for direct purchase (tradeMode 9610)")
-    if (h.text("ieFlag") or "I") != "I":
-        yield _finding(doc, h, "ieFlag", "ieFlag must be I (import) on an import declaration list")
+            if not (h[name] or "").strip():
+                out.append(_finding(doc, doc.head, name, f"{name} is required for direct purchase (tradeMode 9610)"))
+    if (h["ieFlag"] or "I") != "I":
+        out.append(_finding(doc, doc.head, "ieFlag", "ieFlag must be I (import) on an import declaration list"))
 
 
 COMMON: tuple[Rule, ...] = (guid_format, app_type_and_status, timestamps, enterprise_codes)
@@ -220,15 +336,47 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
-def check_document(doc: FiledDocument) -> list[Finding]:
+def _reads(rules: tuple[Rule, ...], which: str, allowed: frozenset[str] | None = None) -> tuple[tuple, dict]:
+    """(name, finder) pairs of the fields ``rules`` read, and those that cannot be there (as None)."""
+    names = dict.fromkeys(name for rule in rules for name in getattr(rule, which))
+    absent = {name: None for name in names if allowed is not None and name not in allowed}
+    return field_paths(name for name in names if name not in absent), absent
+
+
+_plans: dict[tuple[str, bool], tuple[tuple, dict, tuple, dict]] = {}
+
+
+def _plan(mtype: MessageType, schema_valid: bool) -> tuple[tuple, dict, tuple, dict]:
+    """What the rules for ``mtype`` read from a head and from each line (see :func:`check_document`)."""
+    plan = _plans.get((mtype.kind, schema_valid))  # by kind: hashing a MessageType hashes all its fields
+    if plan is None:
+        rules = RULES[mtype.kind]
+        head_allowed, line_allowed = schema_fields(mtype) if schema_valid else (None, None)
+        plan = (*_reads(rules, "head_fields", head_allowed), *_reads(rules, "line_fields", line_allowed))
+        _plans[(mtype.kind, schema_valid)] = plan
+    return plan
+
+
+def check_document(doc: FiledDocument, schema_valid: bool = False) -> list[Finding]:
+    """The rule findings on ``doc``.
+
+    ``schema_valid``: the whole message passed the CEB schema and carries no xsi:type, so a field its
+    schema does not allow in a head or line is not there and need not be looked for.
+    """
     findings: list[Finding] = []
-    for rule in RULES[doc.mtype.kind]:
-        findings.extend(rule(doc))
+    mtype = doc.mtype
+    head_reads, head_absent, line_reads, line_absent = _plan(mtype, schema_valid)
+    head = doc.head.read(head_reads, head_absent)
+    lines = [li.read(line_reads, line_absent) for li in doc.lines]
+    for rule in RULES[mtype.kind]:
+        rule(doc, head, lines, findings)
     return findings
 
 
 def duplicate_keys(docs: list[FiledDocument]) -> list[Finding]:
     """Two documents of one message with the same business key."""
+    if len(docs) < 2:
+        return []
     first: dict[tuple[str, ...], FiledDocument] = {}
     findings = []
     for doc in docs:

@@ -14,13 +14,19 @@ import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from lxml import etree
+from lxml import etree, objectify
 
 from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
 from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
 
-from ..xmlsafe import UnsafeXml, parse_untrusted
-from .documents import FiledDocument, documents_of, transfer_fields, xpath_of
+from ..xmlsafe import UnsafeXml, check_depth, parse_untrusted
+from .documents import (
+    FiledDocument,
+    documents_of,
+    transfer_fields,
+    within_schema_depth,
+    xpath_of,
+)
 from .findings import (
     ADDRESS_MISMATCH,
     OTHER_BUSINESS,
@@ -34,7 +40,16 @@ CUSTOMS_IMPORT_RECEIVER = "DXPEDCCEB0000002"
 SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208"}
 _NS_NAMES = {"{%s}" % CEB_NS: "ceb:", "{%s}" % DXP_NS: "dxp:", "{%s}" % DS_NS: "ds:"}
 
-_XSI_TYPED = etree.XPath("//*[@xsi:type]", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+_XSI_TYPED = etree.XPath("//*[@xsi:type]", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"}, regexp=False)
+# Encodings that write every ASCII character as its own single byte: ASCII text is in the raw bytes as is.
+_ASCII_COMPATIBLE = frozenset({"UTF-8", "US-ASCII", "ASCII", "GBK", "GB18030", "GB2312", "ISO-8859-1"})
+_UTF8_DECLARATIONS = tuple(
+    f"<?xml version={q}1.0{q} encoding={q}{name}{q}?>".encode() for q in "\"'" for name in ("UTF-8", "utf-8")
+)
+_C = f"{{{CEB_NS}}}"
+_DXP_ROOT = f"{{{DXP_NS}}}DxpMsg"
+_SIGNATURE = objectify.ObjectPath(["", f"{{{DS_NS}}}Signature"])  # first ds:Signature child, found in C
+_COP_CODE = objectify.ObjectPath(["", f"{_C}BaseTransfer", f"{_C}copCode"])
 _local = threading.local()
 
 
@@ -121,20 +136,26 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
 
     ``cop_code`` and ``dxp_id`` are the caller's: a message transmitted under another code is a finding.
     """
-    tree = parse_untrusted(body, max_depth=max_depth)
+    # The depth of a CEB message is checked below, once the schema may have made walking it needless.
+    tree = parse_untrusted(body, max_depth=max_depth, depth_checked_by_caller=True)
     raw, enveloped, declared_type, pre = body, False, None, []
-    if tree.getroot().tag == f"{{{DXP_NS}}}DxpMsg":
+    if tree.getroot().tag == _DXP_ROOT:
+        check_depth(tree.getroot(), max_depth)
         enveloped = True
         inner, declared_type, pre = _unwrap(tree, dxp_id)
         if inner is None:
             return Checked(body, hashlib.sha256(body).hexdigest(), True, findings=pre)
         raw = inner
-        tree = parse_untrusted(inner, max_depth=max_depth)
-    checked = Checked(raw, hashlib.sha256(raw).hexdigest(), enveloped, findings=pre)
-    root = checked.root = tree.getroot()
-    qn = etree.QName(root)
-    mtype = BY_ROOT.get(qn.localname) if qn.namespace == CEB_NS else None
+        tree = parse_untrusted(inner, max_depth=max_depth, depth_checked_by_caller=True)
+    root = tree.getroot()
+    tag = root.tag
+    mtype = BY_ROOT.get(tag[len(_C):]) if tag.startswith(_C) else None
+    ceb_schema, schema_valid = thread_schemas()[0], False
+    if mtype is not None:
+        schema_valid = ceb_schema.validate(tree)  # first, while the tree just parsed is in the cache
+    checked = Checked(raw, hashlib.sha256(raw).hexdigest(), enveloped, root, findings=pre)
     if mtype is None:
+        check_depth(root, max_depth)
         checked.findings.append(Finding(
             "schema", SCHEMA_INVALID,
             f"the root element {_tidy(root.tag)} is not a message firms file: send one of "
@@ -152,16 +173,19 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
     if declared_type is not None and declared_type != mtype.root:
         checked.findings.append(Finding("rule", OTHER_BUSINESS, f"the envelope's MsgType '{declared_type}' does not match the message {mtype.root}"))
     docs = checked.docs = documents_of(root, mtype)
-    ceb_schema, _ = thread_schemas()
-    if not ceb_schema.validate(tree):
+    if not schema_valid:
         checked.findings.extend(_schema_findings(ceb_schema, docs))
-    for el in _XSI_TYPED(root):
+    for el in _XSI_TYPED(root) if _may_have_xsi_type(raw, tree) else ():
         # Our named XSD types would let xsi:type name them; the official schema has no such names.
+        schema_valid = False
         checked.findings.append(Finding(
             "schema", SCHEMA_INVALID, "xsi:type is not allowed in CEB messages", xpath_of(el), el.sourceline))
-    transfer = transfer_fields(root)
-    checked.cop_code = transfer.text("copCode") if transfer is not None else None
+    if not (schema_valid and within_schema_depth(mtype, root, max_depth)):
+        check_depth(root, max_depth)  # UnsafeXml, as parse_untrusted would have raised it
+    cop = _COP_CODE(root, None)  # the first BaseTransfer's first copCode
+    checked.cop_code = None if cop is None else (cop.text or "")
     if cop_code is not None and checked.cop_code is not None and checked.cop_code != cop_code:
+        transfer = transfer_fields(root)
         checked.findings.append(Finding(
             "rule", ADDRESS_MISMATCH,
             f"BaseTransfer/copCode '{checked.cop_code}' is not your enterprise code '{cop_code}': "
@@ -169,14 +193,30 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
             transfer.path("copCode"), transfer.line("copCode"),
         ))
     for doc in docs:
-        checked.findings.extend(check_document(doc))
+        checked.findings.extend(check_document(doc, schema_valid))
     checked.findings.extend(duplicate_keys(docs))
     checked.findings.extend(_signature_findings(root, mtype))
     return checked
 
 
+def _may_have_xsi_type(raw: bytes, tree: etree._ElementTree) -> bool:
+    """False only when ``raw`` (which ``tree`` was parsed from) cannot hold an xsi:type attribute.
+
+    Such an attribute needs the XSI namespace declared, its name spelt out or made with references
+    (``&#45;``, ``&amp;``…). In an encoding that writes ASCII as ASCII, that shows in the bytes, and a
+    byte search costs a fraction of the XPath walk over every attribute; anything else takes the walk.
+    """
+    if b"XMLSchema-instance" in raw or b"&" in raw:
+        return True
+    if raw.startswith(_UTF8_DECLARATIONS):  # what libxml2 then reads it as, without asking it
+        return False
+    if raw[:1] != b"<" and raw[:4] != b"\xef\xbb\xbf<":  # a UTF-16/32 BOM, leading space, EBCDIC …
+        return True
+    return (tree.docinfo.encoding or "").upper() not in _ASCII_COMPATIBLE
+
+
 def _signature_findings(root: etree._Element, mtype: MessageType) -> list[Finding]:
-    sig = root.find(f"{{{DS_NS}}}Signature")
+    sig = _SIGNATURE(root, None)
     if sig is None:
         return []  # where one is required, the schema layer has said so
     from schemas.signature import verify
