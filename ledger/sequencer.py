@@ -155,13 +155,13 @@ class Sequencer:
             except Exception:
                 log.exception("ledger: integration failed; retrying")
                 delay = min(max(delay * 2, interval), 60.0)
-            await _wait(self._wake, delay)
+            await wait_event(self._wake, delay)
             if linger and self._wake.is_set():
                 await asyncio.sleep(linger)
             self._wake.clear()
 
 
-async def _wait(event: asyncio.Event, timeout: float) -> None:
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
     """Until ``event`` is set or ``timeout`` passes. Not ``asyncio.wait_for``: on Python 3.11 it can
     swallow a cancellation that arrives as the event fires, and the loop would never stop."""
     waiter = asyncio.ensure_future(event.wait())

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters import Adapter, Outcome, Outgoing, load_adapter
 from adapters.backoff import backoff
 from adapters.envelope import dxp_envelope
+from ledger.sequencer import wait_event  # a wait that cannot swallow a cancellation
 
 from ..audit import events as audit
 from ..audit.events import split_topics
@@ -235,18 +236,8 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch round failed; retrying")
                 delay = min(delay * 2, 30.0)
-            await _wait(self._wake, delay)
+            await wait_event(self._wake, delay)
             self._wake.clear()
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    """Until ``event`` is set or ``timeout`` passes. Not ``asyncio.wait_for``: on Python 3.11 it can
-    swallow a cancellation that arrives as the event fires, and the loop would never stop."""
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()
 
 
 async def _messages(session: AsyncSession, ids: set[int]) -> dict[int, Message]:
