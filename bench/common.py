@@ -31,7 +31,7 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/swx_bench"
 TOKEN = "bench-operator-token"
 FIRM_CODE, FIRM_NAME, FIRM_DXP = "3301960AB1", "基准测试电子商务有限公司", "DXPENT3301960AB1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PROTECTED_DATABASES = {"test", "test2", "swx_scratch"}
+PROTECTED_DATABASES = {"test", "test2", "swx_scratch", "test_scratch", "test2_scratch"}
 
 
 def log(msg: str) -> None:

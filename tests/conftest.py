@@ -60,22 +60,25 @@ def port() -> int:
 
 def scratch_database_url(settings, tmp_path: Path) -> str:
     """A fresh database for a second swx started by a test: SQLite in ``tmp_path``, or, when the suite
-    runs on PostgreSQL, the database ``swx_scratch`` beside the test database (created if missing)."""
+    runs on PostgreSQL, the database ``<test database>_scratch`` beside it (created if missing), so that
+    suites run against different databases at once do not share one."""
     url = settings.database_url
     if not url.startswith("postgresql"):
         return f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
     import asyncpg
 
+    name = url.rsplit("/", 1)[1].split("?", 1)[0] + "_scratch"
+
     async def create() -> None:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'swx_scratch'"):
-                await conn.execute("CREATE DATABASE swx_scratch")
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
 
     asyncio.run(create())
-    scratch = url.rsplit("/", 1)[0] + "/swx_scratch"
+    scratch = url.rsplit("/", 1)[0] + "/" + name
     _reset_postgres(scratch)
     return scratch
 
