@@ -177,6 +177,16 @@ async def running(window: FakeWindow, **overrides: Any) -> AsyncIterator[Harness
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://customs", timeout=30) as http:
             yield Harness(app, http, window, MessageBuilder(seed=next(_seeds)))
+    # A post the stopped senders had already written may still reach the window (a server in another
+    # thread): let it land now rather than in the next test's window.
+    seen, quiet_since = -1, time.monotonic()
+    give_up = quiet_since + 2
+    while time.monotonic() - quiet_since < 0.1 and time.monotonic() < give_up:
+        with window.lock:
+            now = len(window.receipts)
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
