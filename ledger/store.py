@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Integer,
     LargeBinary,
@@ -131,6 +133,7 @@ async def drop_all(conn: AsyncConnection) -> None:
 _PG_ARRAYS = (
     (SmallInteger, "smallint[]"), (Integer, "bigint[]"), (LargeBinary, "bytea[]"), (DateTime, "timestamptz[]"),
     (String, "text[]"),  # Text is a String
+    (Boolean, "boolean[]"), (JSON, "json[]"),  # JSON travels as its text
 )
 
 
@@ -140,6 +143,18 @@ def pg_array(column: Any) -> str:
         if isinstance(column.type, kind):
             return name
     raise TypeError(f"no array type for {column}")
+
+
+def unnest_insert(dialect: Any, table: Table, columns: Sequence[str], ordered: bool = False) -> str:
+    """``INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`` for asyncpg: one statement
+    (and one prepared plan) whatever the number of rows; ``ordered`` keeps the rows' order."""
+    quote = dialect.identifier_preparer.quote
+    head = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(c) for c in columns)}) "
+    arrays = ", ".join(f"${i + 1}::{pg_array(table.c[c])}" for i, c in enumerate(columns))
+    if not ordered:
+        return head + f"SELECT * FROM unnest({arrays})"
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    return head + f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY n"
 
 
 async def bulk_insert(
@@ -156,13 +171,7 @@ async def bulk_insert(
     name = dialect.identifier_preparer.format_table(table)
     cols = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        arrays = ", ".join(f"${i + 1}::{pg_array(table.c[c])}" for i, c in enumerate(columns))
-        if ordered:
-            names = ", ".join(f"c{i}" for i in range(len(columns)))
-            select_ = f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY n"
-        else:
-            select_ = f"SELECT * FROM unnest({arrays})"
-        await conn.exec_driver_sql(f"INSERT INTO {name} ({cols}) {select_}", tuple(list(v) for v in zip(*rows)))
+        await conn.exec_driver_sql(unnest_insert(dialect, table, columns, ordered), tuple(list(v) for v in zip(*rows)))
     elif dialect.name == "sqlite" and dialect.paramstyle == "qmark":
         procs = [table.c[c].type._cached_bind_processor(dialect) if isinstance(table.c[c].type, DateTime) else None for c in columns]
         if any(procs):
