@@ -24,7 +24,6 @@ from pathlib import Path
 
 import asyncpg
 import orjson
-
 from common import DEFAULT_PG, Connection, Server, log, proc_tree, raw_request, register_firm
 from load import bench_parties, read_bodies, register_parties, write_orders
 

@@ -17,6 +17,9 @@ from typing import Any
 from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bulk import bulk_insert
+from kit.times import utcnow
+
 from . import merkle
 from .checkpoint import (
     Checkpoint,
@@ -27,7 +30,7 @@ from .checkpoint import (
 )
 from .entries import Entry, assert_no_personal_data
 from .merkle import NodeId, ProofError
-from .store import bulk_insert, checkpoints, nodes, pending, utcnow
+from .store import checkpoints, nodes, pending
 from .store import entries as entries_t
 from .store import topics as topics_t
 

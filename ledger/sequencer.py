@@ -28,10 +28,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bulk import bulk_insert
+from kit.times import utcnow
+from kit.waits import wait_event
+
 from . import merkle
 from .checkpoint import NoteSigner, sign_checkpoint
 from .log import fetch_nodes
-from .store import bulk_insert, checkpoints, entries, nodes, pending, topics, utcnow
+from .store import checkpoints, entries, nodes, pending, topics
 
 log = logging.getLogger("swx.ledger")
 
@@ -159,13 +163,3 @@ class Sequencer:
             if linger and self._wake.is_set():
                 await asyncio.sleep(linger)
             self._wake.clear()
-
-
-async def wait_event(event: asyncio.Event, timeout: float) -> None:
-    """Until ``event`` is set or ``timeout`` passes. Not ``asyncio.wait_for``: on Python 3.11 it can
-    swallow a cancellation that arrives as the event fires, and the loop would never stop."""
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()

@@ -24,26 +24,21 @@ Rows are only ever inserted (pending rows are deleted once sequenced). For Alemb
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
-    Boolean,
     DateTime,
     Integer,
     LargeBinary,
     MetaData,
     SmallInteger,
-    String,
-    Table,
     Text,
-    insert,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kit.times import utcnow
 
 # SQLite only aliases the rowid for INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a log.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,10 +52,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class LedgerBase(DeclarativeBase):
@@ -128,54 +119,3 @@ async def create_all(conn: AsyncConnection) -> None:
 async def drop_all(conn: AsyncConnection) -> None:
     """Drop the ledger tables -- and only those."""
     await conn.run_sync(metadata.drop_all)
-
-
-_PG_ARRAYS = (
-    (SmallInteger, "smallint[]"), (Integer, "bigint[]"), (LargeBinary, "bytea[]"), (DateTime, "timestamptz[]"),
-    (String, "text[]"),  # Text is a String
-    (Boolean, "boolean[]"), (JSON, "json[]"),  # JSON travels as its text
-)
-
-
-def pg_array(column: Any) -> str:
-    """The PostgreSQL array type that carries a column's values in ``unnest``."""
-    for kind, name in _PG_ARRAYS:  # BigInteger is an Integer; SmallInteger is tested first
-        if isinstance(column.type, kind):
-            return name
-    raise TypeError(f"no array type for {column}")
-
-
-def unnest_insert(dialect: Any, table: Table, columns: Sequence[str], ordered: bool = False) -> str:
-    """``INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`` for asyncpg: one statement
-    (and one prepared plan) whatever the number of rows; ``ordered`` keeps the rows' order."""
-    quote = dialect.identifier_preparer.quote
-    head = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(c) for c in columns)}) "
-    arrays = ", ".join(f"${i + 1}::{pg_array(table.c[c])}" for i, c in enumerate(columns))
-    if not ordered:
-        return head + f"SELECT * FROM unnest({arrays})"
-    names = ", ".join(f"c{i}" for i in range(len(columns)))
-    return head + f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY n"
-
-
-async def bulk_insert(
-    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], ordered: bool = False
-) -> None:
-    """Insert many rows fast: one ``INSERT ... SELECT FROM unnest(arrays)`` on PostgreSQL (asyncpg),
-    the driver's ``executemany`` on SQLite, SQLAlchemy's executemany elsewhere. Values are plain
-    Python ints, bytes, str and aware datetimes, in ``columns`` order. ``ordered``: generated keys
-    follow the row order (PostgreSQL needs an explicit sort for that)."""
-    if not rows:
-        return
-    conn = await session.connection()
-    dialect = conn.dialect
-    name = dialect.identifier_preparer.format_table(table)
-    cols = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        await conn.exec_driver_sql(unnest_insert(dialect, table, columns, ordered), tuple(list(v) for v in zip(*rows)))
-    elif dialect.name == "sqlite" and dialect.paramstyle == "qmark":
-        procs = [table.c[c].type._cached_bind_processor(dialect) if isinstance(table.c[c].type, DateTime) else None for c in columns]
-        if any(procs):
-            rows = [tuple(p(v) if p else v for p, v in zip(procs, r)) for r in rows]
-        await conn.exec_driver_sql(f"INSERT INTO {name} ({cols}) VALUES ({', '.join('?' * len(columns))})", list(rows))
-    else:
-        await conn.execute(insert(table), [dict(zip(columns, r)) for r in rows])

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gateway.xmlsafe import UnsafeXml, parse_untrusted
+from kit.xmlsafe import UnsafeXml, parse_untrusted
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 
 import pytest
+from conftest import party_of
 from lxml import etree
 
-from conftest import party_of
 from schemas.catalog import CEB_NS, FILED
 from schemas.loader import ceb_schema
 

@@ -18,7 +18,7 @@ from lxml import etree
 from gateway.intake.documents import schema_fields
 from gateway.intake.rules import is_real_time
 from gateway.intake.validate import check
-from gateway.xmlsafe import UnsafeXml, parse_untrusted
+from kit.xmlsafe import UnsafeXml, parse_untrusted
 from schemas.builder import MessageBuilder, Party
 from schemas.catalog import BY_KIND, CEB_NS, ENTERPRISE_FIELDS
 from schemas.fields import FIELDS

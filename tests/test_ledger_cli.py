@@ -27,9 +27,8 @@ def ledger_db(tmp_path, monkeypatch):
 
 def _fill(n: int) -> dict:
     """Append ``n`` entries through the migrated tables, sequence them, and return a proof bundle."""
-    from ledger import Entry, Ledger, load_or_create_key
-
     from gateway.db import make_engine, make_sessionmaker
+    from ledger import Entry, Ledger, load_or_create_key
 
     settings = get_settings()
     ledger = Ledger(load_or_create_key(settings.ledger_key_path, settings.ledger_origin))

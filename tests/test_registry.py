@@ -12,12 +12,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import Firm, party_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import Firm, party_of
 from schemas.identifiers import make_customs_code, make_uscc
 
 REGULATORS = ("customs", "inspection", "tax", "fx")
@@ -354,8 +354,9 @@ def test_pending_role_change_rejected(swx, regulators):
 
 
 def test_concurrent_changes_each_get_their_own_version(swx, regulators):
-    import httpx
     from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
 
     firm, _ = _register(swx)
     cursor = _head(swx, regulators["fx"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from conftest import party_of
+
 from schemas.builder import Parties, Party
 from schemas.identifiers import make_customs_code
 

@@ -26,7 +26,7 @@ import pytest
 from gateway.intake.parties import Registered, party_findings
 from gateway.intake.service import _document_status, key_findings
 from gateway.intake.validate import check
-from gateway.xmlsafe import UnsafeXml
+from kit.xmlsafe import UnsafeXml
 from mock_customs.customs import match
 from mock_customs.inbound import read_message
 from mock_customs.inspection import load_table, screen

@@ -11,7 +11,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..models import Base, Id, utcnow
+from kit.times import utcnow
+
+from ..models import Base, Id
 
 # States of a version: the one in effect, one waiting for the operator, one turned down, one replaced.
 ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"

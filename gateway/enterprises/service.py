@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.times import iso, utcnow
+
 from ..audit import events as audit
 from ..audit import trail
 from ..auth import Principal, hash_key, new_api_key
-from ..models import ApiKey, Enterprise, utcnow
+from ..models import ApiKey, Enterprise
 from ..problems import Problem
 from ..registry.models import RegistryShare
 from ..registry.policy import SharingPolicy
@@ -59,14 +61,6 @@ async def writing(app: Any, *, serialize: bool = True) -> AsyncIterator[AsyncSes
         state.key_cache.clear()  # keys, roles or a status may have changed
     if queued:
         state.audit.committed()
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
 
 
 def invalid(*errors: tuple[str, str]) -> Problem:

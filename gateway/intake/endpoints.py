@@ -8,11 +8,12 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from kit.xmlsafe import UnsafeXml
+
 from ..auth import Caller, require_active_enterprise
 from ..httpbody import read_bounded, require_xml, wants_xml
 from ..metrics import FILINGS
 from ..problems import PROBLEM_JSON, Problem
-from ..xmlsafe import UnsafeXml
 from . import queries
 from .service import IntakeService
 

@@ -21,7 +21,9 @@ from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ledger.store import bulk_insert
+from kit.bulk import bulk_insert, insert_ids
+from kit.times import utcnow
+from kit.xmlsafe import UnsafeXml
 from schemas.catalog import (
     APP_TYPES,
     BY_ROOT,
@@ -35,7 +37,6 @@ from schemas.catalog import (
 from ..audit import events as audit
 from ..audit.trail import flush, note
 from ..auth import Principal
-from ..bulk import insert_ids
 from ..models import (
     Document,
     DocumentParty,
@@ -43,11 +44,9 @@ from ..models import (
     Message,
     Receipt,
     Rejection,
-    utcnow,
 )
 from ..routing.outbox import StoredMessage, route_messages
 from ..routing.table import RoutingTable
-from ..xmlsafe import UnsafeXml
 from .documents import FiledDocument
 from .findings import ADDRESS_MISMATCH, MALFORMED, SCHEMA_INVALID, Finding, worst_code
 from .parties import lookup, named_codes, party_findings

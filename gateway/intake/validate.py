@@ -7,8 +7,6 @@ schemas once, because an lxml schema object keeps its error log on itself and is
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import threading
 from bisect import bisect_right
@@ -16,10 +14,11 @@ from dataclasses import dataclass, field
 
 from lxml import etree, objectify
 
+from kit.envelope import EnvelopeError, dxp_payload
+from kit.xmlsafe import UnsafeXml, check_depth, parse_untrusted
 from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
 from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
 
-from ..xmlsafe import UnsafeXml, check_depth, parse_untrusted
 from .documents import (
     FiledDocument,
     documents_of,
@@ -122,10 +121,10 @@ def _unwrap(tree: etree._ElementTree, dxp_id: str | None) -> tuple[bytes | None,
             f"SenderId '{sender.text}' is not your registered exchange id '{dxp_id}'",
             xpath_of(sender), sender.sourceline,
         ))
-    data = root.find(f"{{{DXP_NS}}}Data")
     try:
-        inner = base64.b64decode("".join((data.text or "").split()), validate=True)
-    except (binascii.Error, ValueError):
+        inner = dxp_payload(root)
+    except EnvelopeError:
+        data = root.find(f"{{{DXP_NS}}}Data")
         bad = Finding("schema", SCHEMA_INVALID, "Data is not valid Base64", xpath_of(data), data.sourceline)
         return None, None, findings + [bad]
     return inner, info.findtext(f"{{{DXP_NS}}}MsgType"), findings

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..models import Base, Id, utcnow
+from kit.times import utcnow
+
+from ..models import Base, Id
 
 
 class RegistryShare(Base):

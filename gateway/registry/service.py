@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.times import iso
+
 from ..audit import events as audit
 from ..audit import trail
 from ..enterprises.models import ACTIVE, SUPERSEDED, EnterpriseVersion
-from ..enterprises.service import current_row, iso, resolve
+from ..enterprises.service import current_row, resolve
 from ..models import Enterprise
 from ..problems import Problem
 from .models import RegistryAccess, RegistryShare

@@ -20,9 +20,9 @@ from lxml import etree
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.times import iso
 from schemas.catalog import CEB_NS
 
-from ..enterprises.service import iso
 from ..models import Document, DocumentParty, DocumentVersion
 from .models import Verdict
 

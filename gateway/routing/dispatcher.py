@@ -30,13 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters import Adapter, Outcome, Outgoing, load_adapter
 from adapters.backoff import backoff
-from adapters.envelope import dxp_envelope
-from ledger.sequencer import wait_event  # a wait that cannot swallow a cancellation
+from kit.envelope import dxp_envelope
+from kit.times import utcnow
+from kit.waits import wait_event
 
 from ..audit import events as audit
 from ..audit.events import split_topics
 from ..audit.trail import flush, note
-from ..models import Message, utcnow
+from ..models import Message
 from .models import ACKNOWLEDGED, DEAD, DELIVERED, PENDING, Delivery
 from .table import RoutingTable
 

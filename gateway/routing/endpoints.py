@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from kit.times import iso, utcnow
+
 from ..audit import events as audit
 from ..audit.events import split_topics
 from ..audit.trail import flush, note
 from ..auth import REGULATORS, Caller, Principal, require_operator, require_regulator
-from ..enterprises.service import iso
 from ..httpbody import read_bounded, require_xml
-from ..models import utcnow
 from ..problems import Problem
 from .declarations import declaration, documents_of, may_read
 from .dispatcher import delivery_subject

@@ -16,7 +16,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..models import Base, Id, utcnow
+from kit.times import utcnow
+
+from ..models import Base, Id
 
 # Delivery states: waiting to go (or to be pulled), handed over, answered by a verdict, given up.
 PENDING, DELIVERED, ACKNOWLEDGED, DEAD = "pending", "delivered", "acknowledged", "dead"

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ledger.store import bulk_insert
+from kit.bulk import bulk_insert
+from kit.times import utcnow
 
 from ..audit import events as audit
 from ..audit.trail import note
-from ..models import utcnow
 from ..registry.policy import SharingPolicy
 from .models import PENDING, Delivery
 from .table import RoutingTable

@@ -8,8 +8,6 @@ overall state (``declarations.py``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import hashlib
 from dataclasses import dataclass, field
@@ -19,15 +17,17 @@ from lxml import etree
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.catalog import BY_KIND, CEB_NS, DXP_NS, FILED, STATUS_DELETED, MessageType
+from kit.envelope import EnvelopeError, dxp_payload, is_envelope
+from kit.times import utcnow
+from kit.xmlsafe import UnsafeXml, parse_untrusted
+from schemas.catalog import BY_KIND, CEB_NS, FILED, STATUS_DELETED, MessageType
 from schemas.loader import ceb_schema
 
 from ..audit import events as audit
 from ..audit.events import split_topics
 from ..audit.trail import note
-from ..models import Document, DocumentVersion, Receipt, utcnow
+from ..models import Document, DocumentVersion, Receipt
 from ..problems import Problem
-from ..xmlsafe import UnsafeXml, parse_untrusted
 from .models import (
     ACKNOWLEDGED,
     DELIVERED,
@@ -72,12 +72,11 @@ def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
     try:
         root = parse_untrusted(body, max_depth=max_depth).getroot()
         raw = body
-        if root.tag == f"{{{DXP_NS}}}DxpMsg":
-            data = root.findtext(f"{{{DXP_NS}}}Data") or ""
+        if is_envelope(root):
             try:
-                raw = base64.b64decode("".join(data.split()), validate=True)
-            except (binascii.Error, ValueError):
-                raise _unprocessable("DxpMsg Data is not valid Base64", path="/dxp:DxpMsg/dxp:Data") from None
+                raw = dxp_payload(root)
+            except EnvelopeError as exc:
+                raise _unprocessable(exc.message, path=exc.path) from None
             root = parse_untrusted(raw, max_depth=max_depth).getroot()
     except UnsafeXml as exc:
         raise _unprocessable(f"not readable XML: {exc.message}", line=exc.line) from None
