@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import httpx
 
-from .base import Outcome, Outgoing
+from .base import AdapterSettings, DeliveryResult, Endpoint, Outgoing
 
 PATHS = {"message": "/messages", "registration": "/registrations"}
 
 
 class HttpAdapter:
-    def __init__(self, url: str, *, token: str | None, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.token = token
+    def __init__(self, endpoint: Endpoint, settings: AdapterSettings, *, client: httpx.AsyncClient | None = None) -> None:
+        self.endpoint = endpoint
+        self.url = endpoint.url.rstrip("/")
+        self.token = settings.token
+        timeout = settings.timeout
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
         self._owned = client is None
 
-    async def deliver(self, item: Outgoing) -> Outcome:
+    async def deliver(self, item: Outgoing) -> DeliveryResult:
         headers = {"Content-Type": item.content_type, **item.headers}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             r = await self._client.post(self.url + PATHS[item.kind], content=item.body, headers=headers)
         except httpx.TimeoutException:
-            return Outcome(False, None, f"timed out talking to {item.regulator} at {self.url}")
+            return DeliveryResult(False, None, f"timed out talking to {item.regulator} at {self.url}")
         except httpx.HTTPError as exc:
-            return Outcome(False, None, f"could not reach {item.regulator} at {self.url}: {type(exc).__name__} {exc}".strip())
+            return DeliveryResult(False, None, f"could not reach {item.regulator} at {self.url}: {type(exc).__name__} {exc}".strip())
         if r.is_success:
-            return Outcome(True, r.status_code)
-        return Outcome(False, r.status_code, f"{item.regulator} answered {r.status_code}: {r.text[:300]}")
+            return DeliveryResult(True, r.status_code)
+        return DeliveryResult(False, r.status_code, f"{item.regulator} answered {r.status_code}: {r.text[:300]}")
 
     async def aclose(self) -> None:
         if self._owned:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import secrets
@@ -21,17 +20,19 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.web import NO_OTEL
+
 from . import __version__, problems, registry
 from .audit.endpoints import router as ledger_router
 from .audit.service import AuditLog
-from .auth import KeyCache, authenticate, require_operator
+from .auth import REGULATORS, KeyCache, Operator
 from .config import Settings, get_settings
-from .db import make_engine, make_sessionmaker
+from .db import Database, Effect, Lock
 from .enterprises.endpoints import router as enterprises_router
+from .enterprises.service import issue_key
 from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
-from .intake.writer import FilingWriter
 from .logs import configure as configure_logs
 from .metrics import REGISTRY, REQUEST_SECONDS
 from .routing.dispatcher import Dispatcher, DispatchSettings
@@ -51,14 +52,6 @@ enterprise received when the operator registered it.
 """
 
 
-# FastAPI's own OpenTelemetry hooks look the providers up (and read the environment) on every
-# request; swx exports Prometheus metrics instead. Older FastAPI releases have no such hooks.
-NO_OTEL: dict = (
-    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
-    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
-)
-
-
 def operator_token(settings: Settings) -> str:
     """The configured operator token, or a fresh one printed once to the terminal that started swx."""
     if settings.operator_token:
@@ -69,14 +62,11 @@ def operator_token(settings: Settings) -> str:
     return token
 
 
-async def issue_mock_keys(app: FastAPI) -> dict[str, str]:
+async def issue_mock_keys(db: Database) -> dict[str, str]:
     """Fresh keys for the in-process stand-ins (older regulator keys are revoked: in a deployment that
     mounts the stand-ins, the stand-ins are the regulators)."""
-    from .auth import REGULATORS
-    from .enterprises.service import issue_key, writing
-
     keys = {}
-    async with writing(app) as session:
+    async with db.write(lock=Lock.REGISTRY) as session:
         for name in REGULATORS:
             _, keys[name] = await issue_key(session, regulator=name, revoke_others=True)
     return keys
@@ -99,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings)
+        db = Database.open(settings)
         executor = ThreadPoolExecutor(
             max_workers=settings.validation_threads, thread_name_prefix="swx-validate", initializer=thread_schemas
         )
@@ -107,41 +97,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for f in [executor.submit(thread_schemas) for _ in range(settings.validation_threads)]:
             f.result()
         app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessions = make_sessionmaker(engine)
+        app.state.db = db
         app.state.operator_token = operator_token(settings)
-        app.state.key_cache = KeyCache(settings.auth_cache_seconds)
-        # SQLite has one writer at a time: every writer (intake, registry, sequencer) queues here.
-        app.state.write_lock = asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
+        app.state.key_cache = key_cache = KeyCache(settings.auth_cache_seconds)
+        db.on_commit(Effect.CREDENTIALS, key_cache.clear)  # keys, roles or a status may have changed
         app.state.audit = audit = AuditLog(settings)
         app.state.routes = routes
         token = settings.effective_delivery_token(app.state.operator_token)
-        app.state.dispatcher = dispatcher = Dispatcher(
-            app.state.sessions, routes, dispatch_settings(settings, token),
-            write_lock=app.state.write_lock, on_commit=audit.committed,
+        app.state.dispatcher = dispatcher = Dispatcher(db, routes, DispatchSettings.from_settings(settings, token))
+        app.state.intake = intake = IntakeService(
+            db, executor, settings.max_xml_depth, routes=routes, writers=settings.intake_writers, max_batch=settings.intake_batch,
         )
-
-        def committed() -> None:  # after a transaction that queued ledger events or deliveries
-            audit.committed()
-            dispatcher.notify()
-
-        app.state.routing_committed = committed
-        app.state.intake = IntakeService(
-            app.state.sessions, executor, settings.max_xml_depth,
-            write_lock=app.state.write_lock, on_commit=committed, routes=routes,
-        )
-        writer = app.state.intake.writer = FilingWriter(
-            app.state.intake, writers=settings.intake_writers, max_batch=settings.intake_batch
-        )
+        writer = intake.writer
         writer.start()
-        await audit.start(app.state.sessions, app.state.write_lock)
+        await audit.start(db)
         async with AsyncExitStack() as stack:
             if mocks is not None:
-                mock_settings.keys.update(await issue_mock_keys(app))
+                mock_settings.keys.update(await issue_mock_keys(db))
                 mock_settings.delivery_token, mock_settings.operator_token = token, app.state.operator_token
                 await stack.enter_async_context(mocks.router.lifespan_context(mocks))
             task = asyncio.create_task(dispatcher.run_forever(), name="swx-dispatcher") if settings.dispatch else None
-            log.info("swx started", version=__version__, database=engine.url.render_as_string(hide_password=True),
+            log.info("swx started", version=__version__, database=db.engine.url.render_as_string(hide_password=True),
                      ledger_key=audit.ledger.verifier_key, dispatch=settings.dispatch, regulators=settings.base_url() + "/mock"
                      if mocks is not None else "external")
             try:
@@ -155,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await dispatcher.aclose()
         await audit.stop()
         executor.shutdown(wait=True)
-        await engine.dispose()
+        await db.dispose()
 
     app = FastAPI(
         **NO_OTEL,
@@ -191,15 +167,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["service"], summary="Liveness and database reachability")
     async def healthz(request: Request) -> Response:
         try:
-            async with request.app.state.engine.connect() as conn:
+            async with request.app.state.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means not healthy
             return JSONResponse({"status": "unhealthy", "database": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics (operator token)")
-    async def metrics(request: Request) -> Response:
-        require_operator(await authenticate(request))
+    async def metrics(caller: Operator) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app
@@ -241,15 +216,6 @@ class RequestContext:
             REQUEST_SECONDS.labels(scope["method"], path, str(status)).observe(elapsed)
             log.info("request", method=scope["method"], path=path, status=status, ms=round(elapsed * 1000, 2))
             structlog.contextvars.clear_contextvars()
-
-
-def dispatch_settings(settings: Settings, token: str) -> DispatchSettings:
-    return DispatchSettings(
-        delivery_token=token, public_url=settings.base_url(), timeout=settings.delivery_timeout,
-        lease=settings.delivery_timeout * 3, max_attempts=settings.delivery_max_attempts,
-        backoff_base=settings.delivery_backoff, backoff_cap=settings.delivery_backoff_cap,
-        concurrency=settings.delivery_concurrency,
-    )
 
 
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
-from .models import ApiKey, Enterprise
-from .problems import Problem
+from .enterprises import repository as registrations
+from .errors import Forbidden, Unauthorized
 
 KEY_PREFIX = "swx_"
 
@@ -56,18 +55,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _unauthorized(detail: str) -> Problem:
-    p = Problem(401, "Unauthorized", detail)
-    p.headers["WWW-Authenticate"] = 'Bearer realm="swx"'
-    return p
-
-
 class KeyCache:
     """Recently seen keys and who they belong to, for a few seconds.
 
     Every request is authenticated, and looking the key up costs a transaction; a filing costs
     little more. Only known keys are kept. Registry writes in this process clear it (see
-    ``enterprises.service.writing``); another process's change (a revoked key, a suspension) is
+    writes marked ``Effect.CREDENTIALS`` in ``gateway/db.py``); another process's change (a revoked key, a suspension) is
     seen here within ``ttl`` seconds.
     """
 
@@ -97,7 +90,7 @@ async def authenticate(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("send 'Authorization: Bearer <key>' with your swx API key")
+        raise Unauthorized("send 'Authorization: Bearer <key>' with your swx API key")
     state = request.app.state
     if hmac.compare_digest(token.encode(), state.operator_token.encode()):
         return OPERATOR
@@ -105,16 +98,10 @@ async def authenticate(request: Request) -> Principal:
     cache: KeyCache | None = getattr(state, "key_cache", None)
     if cache is not None and (known := cache.get(digest)) is not None:
         return known
-    async with state.sessions() as session:
-        found = (
-            await session.execute(
-                select(ApiKey, Enterprise)
-                .outerjoin(Enterprise, ApiKey.enterprise_code == Enterprise.code)
-                .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-            )
-        ).one_or_none()
+    async with state.db.read() as session:
+        found = await registrations.key_owner(session, digest)
     if found is None:
-        raise _unauthorized("this API key is unknown or revoked")
+        raise Unauthorized("this API key is unknown or revoked")
     key, ent = found
     if key.regulator:
         principal = Principal("regulator", regulator=key.regulator)
@@ -128,26 +115,46 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-# The authenticated caller, as an endpoint parameter.
-Caller = Annotated[Principal, Depends(authenticate)]
 
 
 def require_operator(principal: Principal) -> None:
     if not principal.is_operator:
-        raise Problem(403, "Forbidden", "only the operator may do this")
+        raise Forbidden("only the operator may do this")
 
 
 def require_enterprise(principal: Principal) -> None:
     if principal.kind != "enterprise":
-        raise Problem(403, "Forbidden", "filings are made by enterprises with their own key, not by the operator or a regulator")
+        raise Forbidden("filings are made by enterprises with their own key, not by the operator or a regulator")
 
 
 def require_active_enterprise(principal: Principal) -> None:
     require_enterprise(principal)
     if principal.status != "active":
-        raise Problem(403, "Forbidden", f"enterprise {principal.code} is {principal.status} and cannot file")
+        raise Forbidden(f"enterprise {principal.code} is {principal.status} and cannot file")
 
 
 def require_regulator(principal: Principal) -> None:
     if not principal.is_regulator:
-        raise Problem(403, "Forbidden", "only a regulator (customs, inspection, tax, fx) may read the shared registry")
+        raise Forbidden("only a regulator (customs, inspection, tax, fx) may read the shared registry")
+
+
+async def _operator(principal: Principal = Depends(authenticate)) -> Principal:
+    require_operator(principal)
+    return principal
+
+
+async def _regulator(principal: Principal = Depends(authenticate)) -> Principal:
+    require_regulator(principal)
+    return principal
+
+
+async def _active_enterprise(principal: Principal = Depends(authenticate)) -> Principal:
+    require_active_enterprise(principal)
+    return principal
+
+
+# Endpoint parameters: the authenticated caller, or the caller required to be of one kind.
+Caller = Annotated[Principal, Depends(authenticate)]
+Operator = Annotated[Principal, Depends(_operator)]
+RegulatorCaller = Annotated[Principal, Depends(_regulator)]
+ActiveEnterprise = Annotated[Principal, Depends(_active_enterprise)]

@@ -119,7 +119,7 @@ def worker() -> None:
     import asyncio
 
     from .logs import configure
-    from .routing.worker import run_worker
+    from .worker import run_worker
 
     settings = get_settings()
     configure(settings.log_level, settings.log_json)

@@ -1,19 +1,53 @@
-"""Database engine and sessions (SQLAlchemy 2 async: aiosqlite by default, asyncpg for PostgreSQL)."""
+"""The database and the one unit of work every write goes through.
+
+``Database.write()`` is the only way the window changes its tables: it takes the writer lock (SQLite
+has one writer at a time; the lock queues writers, which beats SQLite's busy-wait by far), opens one
+session and one transaction, optionally takes a PostgreSQL advisory lock, and at the end flushes the
+ledger trail into the same transaction, commits once, and then wakes exactly the workers the change
+needs — the ledger sequencer when events were queued, the dispatcher when deliveries were, the key
+cache when credentials changed. Code inside marks what it did with :func:`touch`; it never commits
+and never wakes anything itself.
+
+Endpoints take it as a dependency (``WriteSession`` / ``ReadSession``), background workers call
+``db.write()``: one path, so the copies cannot drift.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from fastapi import Depends, Request
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from .audit import trail
 from .config import Settings
+
+_EFFECTS = "swx.effects"
+
+
+class Effect(StrEnum):
+    """What a committed write may need others to notice."""
+
+    LEDGER = "ledger"  # events queued for the ledger: the sequencer
+    OUTBOX = "outbox"  # deliveries queued or rescheduled: the dispatcher
+    CREDENTIALS = "credentials"  # keys, roles or a status changed: cached keys are stale
+
+
+class Lock(IntEnum):
+    """PostgreSQL transaction-scoped advisory locks (on SQLite the writer lock already serializes)."""
+
+    REGISTRY = 0x53575852  # "SWXR": registry writes, so versions never collide and feed cursors commit in order
+
+
+def touch(session: AsyncSession, effect: Effect) -> None:
+    """Mark that this transaction did something ``effect``'s workers must notice once it commits."""
+    session.info.setdefault(_EFFECTS, set()).add(effect)
 
 
 def _json_text(value: object) -> str:
@@ -56,6 +90,70 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with factory() as session:
+class Database:
+    """The engine, its sessions, the writer lock and who to wake after a commit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = make_sessionmaker(engine)
+        self.postgres = engine.dialect.name == "postgresql"
+        self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if self.postgres or engine.dialect.name != "sqlite" else asyncio.Lock()
+        )
+        self._wakers: dict[Effect, list[Callable[[], None]]] = {e: [] for e in Effect}
+
+    @classmethod
+    def open(cls, settings: Settings) -> Database:
+        return cls(make_engine(settings))
+
+    def on_commit(self, effect: Effect, wake: Callable[[], None]) -> None:
+        """Call ``wake`` after every commit that marked ``effect``."""
+        self._wakers[effect].append(wake)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, lock: Lock | None = None) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed at the end (with its ledger trail) or rolled back on an error."""
+        async with self.write_lock, self.sessions() as session, session.begin():
+            if lock is not None and self.postgres:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+            yield session
+            if await trail.flush(session):
+                touch(session, Effect.LEDGER)
+            effects: set[Effect] = session.info.pop(_EFFECTS, set())
+        for effect in sorted(effects):
+            for wake in self._wakers[effect]:
+                wake()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database(request).read() as session:
         yield session
+
+
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database(request).write() as session:
+        yield session
+
+
+async def _registry_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database(request).write(lock=Lock.REGISTRY) as session:
+        yield session
+
+
+# Endpoint parameters. "function" scope: the transaction commits before the answer is sent.
+Db = Annotated[Database, Depends(database)]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+RegistryWriteSession = Annotated[AsyncSession, Depends(_registry_session, scope="function")]

@@ -48,7 +48,7 @@ def _encode_fast(value: Any, out: list[str]) -> None:
         out.append("true")
     elif value is False:
         out.append("false")
-    elif type(value) is str:
+    elif isinstance(value, str):  # str and its subclasses (the StrEnum states)
         out.append(_string(value))
     elif type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         out.append(str(value))

@@ -15,7 +15,7 @@ import pytest
 from conftest import party_of
 from lxml import etree
 
-from gateway.intake.documents import schema_fields
+from schemas.documents import schema_fields
 from gateway.intake.rules import is_real_time
 from gateway.intake.validate import check
 from kit.xmlsafe import UnsafeXml, parse_untrusted

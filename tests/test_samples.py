@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.intake.keys import document_status as _document_status
+from gateway.intake.keys import key_findings
 from gateway.intake.parties import Registered, party_findings
-from gateway.intake.service import _document_status, key_findings
 from gateway.intake.validate import check
 from kit.xmlsafe import UnsafeXml
 from mock_customs.customs import match

@@ -23,8 +23,7 @@ from typing import Any
 
 from ledger import Entry, canonical_json
 from schemas.catalog import ENTERPRISE_FIELDS
-
-from ..intake.documents import FiledDocument, ceb
+from schemas.documents import FiledDocument, ceb
 
 # Every kind of entry the window writes (routing and delivery kinds are written by the dispatcher).
 FILING_ACCEPTED = "filing.accepted"

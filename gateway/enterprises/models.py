@@ -7,6 +7,7 @@ with the pending changes that wait for the operator and the ones the operator tu
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,10 +16,27 @@ from kit.times import utcnow
 
 from ..models import Base, Id
 
-# States of a version: the one in effect, one waiting for the operator, one turned down, one replaced.
-ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
-# What a version did; also the kind of its entry in the regulators' changes feed.
-KINDS = ("registered", "changed", "suspended", "reinstated", "cancelled")
+
+class VersionState(StrEnum):
+    """A version: the one in effect, one waiting for the operator, one turned down, one replaced."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+class VersionKind(StrEnum):
+    """What a version did; also the kind of its entry in the regulators' changes feed."""
+
+    REGISTERED = "registered"
+    CHANGED = "changed"
+    SUSPENDED = "suspended"
+    REINSTATED = "reinstated"
+    CANCELLED = "cancelled"
+
+
+KINDS = tuple(VersionKind)
 
 
 class EnterpriseVersion(Base):

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Roles of CEB.md §7.
 ROLES = ("ebp", "ebc", "pay", "logistics", "agent", "assure", "area", "operator")
 CREDIT_RATINGS = ("advanced", "general", "dishonest")  # advanced certified, general, dishonest
-STATUSES = ("active", "suspended", "cancelled")
+
+
+class EnterpriseStatus(StrEnum):
+    """An enterprise's lifecycle: it files while active; suspension is undone by reinstatement; cancellation is final."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+STATUSES = tuple(EnterpriseStatus)
 
 # Every field of a registration record, in the order views list them.
 FIELDS = (

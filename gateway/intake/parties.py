@@ -10,14 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from schemas.catalog import ENTERPRISE_FIELDS
+from schemas.documents import FiledDocument
 from schemas.identifiers import enterprise_code_problem
 
-from ..models import Enterprise
-from .documents import FiledDocument
 from .findings import BAD_ENTERPRISE_CODE, Finding
 from .receipts import BEIJING
 
@@ -58,24 +54,6 @@ class Registered:
 
 def named_codes(docs: list[FiledDocument]) -> set[str]:
     return {v for d in docs for f in ENTERPRISE_FIELDS if (v := d.head.text(f))}
-
-
-async def lookup(session: AsyncSession, codes: set[str]) -> dict[str, Registered]:
-    """The registered enterprises known by any of ``codes`` (customs code or USCC), by each code."""
-    if not codes:
-        return {}
-    rows = (
-        await session.execute(
-            select(Enterprise).where(or_(Enterprise.code.in_(codes), Enterprise.customs_code.in_(codes), Enterprise.uscc.in_(codes)))
-        )
-    ).scalars()
-    found: dict[str, Registered] = {}
-    for e in rows:
-        reg = Registered(e.code, e.name, frozenset(e.roles), e.status, e.valid_from, e.valid_to)
-        for c in (e.code, e.customs_code, e.uscc):
-            if c:
-                found[c] = reg
-    return found
 
 
 def party_findings(docs: list[FiledDocument], registry: dict[str, Registered], today: date | None = None) -> list[Finding]:

@@ -14,9 +14,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from schemas.catalog import ENTERPRISE_FIELDS, MessageType
+from schemas.documents import Fields, FiledDocument, field_paths, schema_fields
 from schemas.identifiers import enterprise_code_problem, is_valid_id_number
 
-from .documents import Fields, FiledDocument, field_paths, schema_fields
 from .findings import BAD_ENTERPRISE_CODE, Finding
 
 Texts = dict[str, "str | None"]

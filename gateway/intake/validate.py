@@ -17,15 +17,15 @@ from lxml import etree, objectify
 from kit.envelope import EnvelopeError, dxp_payload
 from kit.xmlsafe import UnsafeXml, check_depth, parse_untrusted
 from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
-from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
-
-from .documents import (
+from schemas.documents import (
     FiledDocument,
     documents_of,
     transfer_fields,
     within_schema_depth,
     xpath_of,
 )
+from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
+
 from .findings import (
     ADDRESS_MISMATCH,
     OTHER_BUSINESS,

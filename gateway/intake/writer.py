@@ -16,12 +16,16 @@ import asyncio
 import collections
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..auth import Principal
 from ..metrics import INTAKE_BATCH
-from .service import IntakeService, Outcome
+from .answers import Filing, FilingResult
 from .validate import Checked
+
+# Judges and stores a batch of checked filings in one transaction (``IntakeService.store``).
+Store = Callable[[list[Filing]], Awaitable[list[FilingResult]]]
 
 log = logging.getLogger("swx.intake")
 
@@ -30,7 +34,7 @@ log = logging.getLogger("swx.intake")
 class _Queued:
     checked: Checked
     principal: Principal
-    answer: asyncio.Future[Outcome]
+    answer: asyncio.Future[FilingResult]
     keys: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -42,8 +46,8 @@ def _keys(checked: Checked) -> frozenset[str]:
 
 
 class FilingWriter:
-    def __init__(self, service: IntakeService, *, writers: int = 1, max_batch: int = 64) -> None:
-        self.service = service
+    def __init__(self, store: Store, *, writers: int = 1, max_batch: int = 64) -> None:
+        self.store = store
         self.writers = writers
         self.max_batch = max_batch
         self._queue: collections.deque[_Queued] = collections.deque()
@@ -51,9 +55,9 @@ class FilingWriter:
         self._tasks: list[asyncio.Task] = []
         self._closing = False
 
-    async def submit(self, checked: Checked, principal: Principal) -> Outcome:
+    async def submit(self, checked: Checked, principal: Principal) -> FilingResult:
         if self._closing or not self._tasks:
-            return (await self.service.file_checked([(checked, principal)]))[0]
+            return (await self.store([(checked, principal)]))[0]
         item = _Queued(checked, principal, asyncio.get_running_loop().create_future(), _keys(checked))
         self._queue.append(item)
         self._ready.set()
@@ -97,7 +101,7 @@ class FilingWriter:
             batch = self._take()
             INTAKE_BATCH.observe(len(batch))
             try:
-                outcomes = await self.service.file_checked([(q.checked, q.principal) for q in batch])
+                outcomes = await self.store([(q.checked, q.principal) for q in batch])
             except Exception as exc:  # every waiting request gets the failure, and the writer goes on
                 log.exception("storing a batch of %d filings failed", len(batch))
                 for q in batch:

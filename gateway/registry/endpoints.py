@@ -11,11 +11,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ..auth import REGULATORS, Caller, require_operator, require_regulator
+from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, require_operator
+from ..db import ReadSession, RegistryWriteSession, WriteSession
+from ..enterprises import repository as registrations
 from ..enterprises import service as enterprises
+from ..enterprises.errors import EnterpriseNotFound, KeyNotFound, VersionNotFound
 from ..enterprises.schemas import Code
-from ..problems import Problem
+from ..errors import Forbidden
+from ..problems import responses
 from . import service
+from .errors import AccessLogPrivate, NotShared, UnknownRegulator
 from .policy import policy_of
 from .schemas import (
     ACCESS_LOG_EXAMPLE,
@@ -36,40 +41,32 @@ def _json(example: object, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"example": example}}}
 
 
-def _regulator(name: str) -> str:
-    if name not in REGULATORS:
-        raise Problem(404, "Not Found", f"no regulator {name}; regulators are {', '.join(REGULATORS)}")
-    return name
-
-
-@router.post("/regulators/{name}/keys", status_code=201, response_model=RegulatorKeyCreated, summary="Issue a regulator's API key (operator)")
-async def regulator_key(name: Regulator, request: Request, caller: Caller) -> dict:
+@router.post("/regulators/{name}/keys", status_code=201, response_model=RegulatorKeyCreated,
+             summary="Issue a regulator's API key (operator)", responses=responses(Forbidden, UnknownRegulator))
+async def regulator_key(name: Regulator, caller: Operator, session: RegistryWriteSession) -> dict:
     """A key for a regulator, shown once. It reads the registry in that regulator's view."""
-    require_operator(caller)
-    async with enterprises.writing(request.app) as session:
-        row, key = await enterprises.issue_key(session, regulator=_regulator(name))
-        return {"apiKey": key, "id": row.id, "prefix": row.prefix}
+    row, key = await enterprises.issue_key(session, regulator=service.regulator_named(name))
+    return {"apiKey": key, "id": row.id, "prefix": row.prefix}
 
 
 @router.get("/regulators/{name}/keys", summary="List a regulator's API keys (operator)",
-            responses={200: _json({"keys": [{"id": 2, "prefix": "swx_Q1w2E3r4", "createdAt": "2025-01-01T08:00:00+00:00", "revokedAt": None}]}, "the keys, never the keys themselves")})
-async def regulator_keys(name: Regulator, request: Request, caller: Caller) -> dict:
-    require_operator(caller)
-    async with request.app.state.sessions() as session:
-        return {"keys": [enterprises.key_out(k) for k in await enterprises.keys_of(session, regulator=_regulator(name))]}
+            responses={**responses(Forbidden, UnknownRegulator), 200: _json({"keys": [{
+                "id": 2, "prefix": "swx_Q1w2E3r4", "createdAt": "2025-01-01T08:00:00+00:00", "revokedAt": None}]},
+                "the keys, never the keys themselves")})
+async def regulator_keys(name: Regulator, caller: Operator, session: ReadSession) -> dict:
+    keys = await registrations.keys_of(session, regulator=service.regulator_named(name))
+    return {"keys": [enterprises.key_out(k) for k in keys]}
 
 
-@router.delete("/regulators/{name}/keys/{key_id}", status_code=204, summary="Revoke a regulator's API key (operator)")
-async def revoke_regulator_key(name: Regulator, key_id: int, request: Request, caller: Caller) -> Response:
-    require_operator(caller)
-    async with enterprises.writing(request.app) as session:
-        if not await enterprises.revoke_key(session, key_id, regulator=_regulator(name)):
-            raise Problem(404, "Not Found", f"regulator {name} has no key {key_id}")
+@router.delete("/regulators/{name}/keys/{key_id}", status_code=204, summary="Revoke a regulator's API key (operator)",
+               responses=responses(Forbidden, UnknownRegulator, KeyNotFound))
+async def revoke_regulator_key(name: Regulator, key_id: int, caller: Operator, session: RegistryWriteSession) -> Response:
+    await enterprises.revoke_key(session, key_id, regulator=service.regulator_named(name))
     return Response(status_code=204)
 
 
 @router.get("/registry/policy", summary="The sharing policy: which fields each regulator receives",
-            responses={200: _json(POLICY_EXAMPLE, "a regulator sees its own view; the operator sees every view")})
+            responses={**responses(Forbidden), 200: _json(POLICY_EXAMPLE, "a regulator sees its own view; the operator sees every view")})
 async def sharing_policy(request: Request, caller: Caller) -> dict:
     policy = policy_of(request.app)
     if caller.is_regulator:
@@ -81,40 +78,32 @@ async def sharing_policy(request: Request, caller: Caller) -> dict:
 
 
 @router.get("/registry/enterprises/{code}", summary="Read a registration in your view (regulators)",
-            responses={200: _json(VIEW_EXAMPLE, "the fields of the record the sharing policy gives you, with code, version and status"),
-                        403: {"description": "not a regulator, or the policy shares nothing with you"},
-                        404: {"description": "no such enterprise, or no such shared version"}})
+            responses={**responses(Forbidden, NotShared, EnterpriseNotFound, VersionNotFound),
+                       200: _json(VIEW_EXAMPLE, "the fields of the record the sharing policy gives you, with code, version and status")})
 async def registry_read(
-    code: Code, request: Request, caller: Caller,
+    code: Code, request: Request, caller: RegulatorCaller, session: WriteSession,
     version: Annotated[int | None, Query(ge=1, description="a version that took effect; the one in effect when absent")] = None,
 ) -> dict:
     """The registration in effect, or `?version=n`, holding only the fields your view allows.
     Pending and rejected versions are never shared. Every read is logged for the enterprise to see."""
-    require_regulator(caller)
-    async with enterprises.writing(request.app, serialize=False) as session:
-        return await service.read(session, policy_of(request.app), str(caller.regulator), code, version)
+    return await service.read(session, policy_of(request.app), str(caller.regulator), code, version)
 
 
 @router.get("/registry/changes", summary="Follow new registrations and changes (regulators)",
-            responses={200: _json(CHANGES_EXAMPLE, "the next changes, oldest first; pass `next` as `after` for the following ones")})
-async def registry_changes(request: Request, caller: Caller, after: After = 0, limit: Limit = 100) -> dict:
+            responses={**responses(Forbidden, NotShared),
+                       200: _json(CHANGES_EXAMPLE, "the next changes, oldest first; pass `next` as `after` for the following ones")})
+async def registry_changes(
+    request: Request, caller: RegulatorCaller, session: WriteSession, after: After = 0, limit: Limit = 100,
+) -> dict:
     """Every version that took effect (registered, changed, suspended, reinstated, cancelled), each in your view.
     Each record delivered is logged for the enterprise to see."""
-    require_regulator(caller)
-    async with enterprises.writing(request.app, serialize=False) as session:
-        return await service.changes(session, policy_of(request.app), str(caller.regulator), after, limit)
+    return await service.changes(session, policy_of(request.app), str(caller.regulator), after, limit)
 
 
 @router.get("/enterprises/{code}/access-log", tags=["enterprises"], summary="Who read this registration",
-            responses={200: _json(ACCESS_LOG_EXAMPLE, "every registration of this enterprise a regulator received"),
-                       404: {"description": "no such enterprise, or not yours"}})
-async def access_log(code: Code, request: Request, caller: Caller, after: After = 0, limit: Limit = 100) -> dict:
+            responses={**responses(AccessLogPrivate, EnterpriseNotFound),
+                       200: _json(ACCESS_LOG_EXAMPLE, "every registration of this enterprise a regulator received")})
+async def access_log(code: Code, caller: Caller, session: ReadSession, after: After = 0, limit: Limit = 100) -> dict:
     """Every time a regulator received this enterprise's registration: who, which version, which fields,
     when, and whether by reading it or through the changes feed. The enterprise and the operator see it."""
-    async with request.app.state.sessions() as session:
-        ent = await enterprises.resolve(session, code)
-        if caller.is_regulator:
-            raise Problem(403, "Forbidden", "the access log is the enterprise's and the operator's")
-        if ent is None or (not caller.is_operator and ent.code != caller.code):
-            raise enterprises.not_found(code)
-        return await service.access_log(session, ent, after, limit)
+    return await service.access_log(session, caller, code, after, limit)

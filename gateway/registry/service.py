@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.times import iso
 
 from ..audit import events as audit
 from ..audit import trail
-from ..enterprises.models import ACTIVE, SUPERSEDED, EnterpriseVersion
-from ..enterprises.service import current_row, resolve
+from ..auth import REGULATORS, Principal
+from ..enterprises import repository as registrations
+from ..enterprises.errors import EnterpriseNotFound, VersionNotFound
+from ..enterprises.models import EnterpriseVersion
+from ..enterprises.service import current_row
 from ..models import Enterprise
-from ..problems import Problem
-from .models import RegistryAccess, RegistryShare
+from . import repository
+from .errors import AccessLogPrivate, NotShared, UnknownRegulator
+from .models import RegistryAccess
 from .policy import SharingPolicy
+from .repository import SHARED_STATES
 
-SHARED_STATES = (ACTIVE, SUPERSEDED)  # versions that took effect; pending and rejected ones never leave swx
+
+def regulator_named(name: str) -> str:
+    if name not in REGULATORS:
+        raise UnknownRegulator(f"no regulator {name}; regulators are {', '.join(REGULATORS)}")
+    return name
 
 
 def fields_for(policy: SharingPolicy, regulator: str) -> tuple[str, ...]:
     fields = policy.fields_for(regulator)
     if fields is None:
-        raise Problem(403, "Forbidden", f"the sharing policy shares no registration with {regulator}")
+        raise NotShared(f"the sharing policy shares no registration with {regulator}")
     return fields
 
 
@@ -40,19 +48,15 @@ def _log(session: AsyncSession, regulator: str, code: str, view: dict, via: str)
 async def read(session: AsyncSession, policy: SharingPolicy, regulator: str, code: str, version: int | None) -> dict:
     """One version of a registration (the one in effect unless ``version``) in ``regulator``'s view, logged."""
     fields_for(policy, regulator)
-    ent = await resolve(session, code)
+    ent = await registrations.resolve(session, code)
     if ent is None:
-        raise Problem(404, "Not Found", f"no enterprise {code} is registered")
+        raise EnterpriseNotFound(code)
     if version is None or version == ent.version:
         row = await current_row(session, ent)
     else:
-        query = select(EnterpriseVersion).where(
-            EnterpriseVersion.enterprise_code == ent.code, EnterpriseVersion.version == version,
-            EnterpriseVersion.state.in_(SHARED_STATES),
-        )
-        row = (await session.execute(query)).scalar_one_or_none()
+        row = await registrations.version_row(session, ent.code, version, states=SHARED_STATES)
         if row is None:
-            raise Problem(404, "Not Found", f"enterprise {code} has no shared version {version}")
+            raise VersionNotFound(f"enterprise {code} has no shared version {version}")
     view = _view(policy, regulator, ent.code, row)
     _log(session, regulator, ent.code, view, "read")
     return view
@@ -61,19 +65,9 @@ async def read(session: AsyncSession, policy: SharingPolicy, regulator: str, cod
 async def changes(session: AsyncSession, policy: SharingPolicy, regulator: str, after: int, limit: int) -> dict:
     """New registrations and changes shared with ``regulator`` since the cursor ``after``, each one logged."""
     fields_for(policy, regulator)
-    query = (
-        select(RegistryShare, EnterpriseVersion)
-        .join(EnterpriseVersion, and_(
-            EnterpriseVersion.enterprise_code == RegistryShare.enterprise_code,
-            EnterpriseVersion.version == RegistryShare.version,
-        ))
-        .where(RegistryShare.regulator == regulator, RegistryShare.id > after, EnterpriseVersion.state.in_(SHARED_STATES))
-        .order_by(RegistryShare.id)
-        .limit(limit)
-    )
     items = []
     last = after
-    for share, row in (await session.execute(query)).all():
+    for share, row in await repository.shared_since(session, regulator, after, limit):
         view = _view(policy, regulator, share.enterprise_code, row)
         _log(session, regulator, share.enterprise_code, view, "changes")
         items.append({"id": share.id, "kind": share.kind, "code": share.enterprise_code, "version": share.version,
@@ -82,15 +76,15 @@ async def changes(session: AsyncSession, policy: SharingPolicy, regulator: str, 
     return {"changes": items, "next": last}
 
 
-async def access_log(session: AsyncSession, ent: Enterprise, after: int, limit: int) -> dict:
-    query = (
-        select(RegistryAccess)
-        .where(RegistryAccess.enterprise_code == ent.code, RegistryAccess.id > after)
-        .order_by(RegistryAccess.id)
-        .limit(limit)
-    )
+async def access_log(session: AsyncSession, caller: Principal, code: str, after: int, limit: int) -> dict:
+    """Every regulator's receipt of this enterprise's registration; the enterprise itself and the operator read it."""
+    if caller.is_regulator:
+        raise AccessLogPrivate("the access log is the enterprise's and the operator's")
+    ent: Enterprise | None = await registrations.resolve(session, code)
+    if ent is None or (not caller.is_operator and ent.code != caller.code):
+        raise EnterpriseNotFound(code)
     entries = [
         {"id": a.id, "regulator": a.regulator, "version": a.version, "fields": a.fields, "via": a.via, "at": iso(a.at)}
-        for a in (await session.execute(query)).scalars()
+        for a in await repository.accesses(session, ent.code, after, limit)
     ]
     return {"code": ent.code, "entries": entries, "next": entries[-1]["id"] if entries else after}

@@ -1,12 +1,12 @@
-"""The dispatcher: takes due deliveries from the outbox, hands them to adapters, records the outcome.
+"""The dispatcher: takes due deliveries from the outbox, hands them to adapters, records the result.
 
 Each round is three steps, so no transaction is held open while a regulator is slow:
 
 1. claim (one short transaction): due ``pending`` deliveries of push regulators, oldest first, are
    moved ``lease`` seconds ahead and their attempt counted. On PostgreSQL the claim is
    ``FOR UPDATE SKIP LOCKED``, so any number of dispatchers (in ``swx serve`` workers and ``swx
-   worker`` processes) share the work without taking the same delivery; on SQLite the app's writer
-   lock serializes claims.
+   worker`` processes) share the work without taking the same delivery; on SQLite the writer lock
+   of the unit of work (gateway/db.py) serializes claims.
 2. send, concurrently, through each regulator's adapter;
 3. record (one transaction): delivered, or retried later with exponential back-off and jitter, or
    ``dead`` after ``max_attempts`` -- each with its ledger entry.
@@ -19,16 +19,14 @@ drop duplicates by message guid and document.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters import Adapter, Outcome, Outgoing, load_adapter
+from adapters import Adapter, AdapterSettings, DeliveryResult, Outgoing, load_adapter
 from adapters.backoff import backoff
 from kit.envelope import dxp_envelope
 from kit.times import utcnow
@@ -36,10 +34,13 @@ from kit.waits import wait_event
 
 from ..audit import events as audit
 from ..audit.events import split_topics
-from ..audit.trail import flush, note
+from ..audit.trail import note
+from ..config import Settings
+from ..db import Database, Effect
 from ..models import Message
-from .models import ACKNOWLEDGED, DEAD, DELIVERED, PENDING, Delivery
-from .table import RoutingTable
+from . import repository
+from .models import Delivery, DeliveryKind, DeliveryState
+from .table import DeliveryMode, RoutingTable
 
 log = logging.getLogger("swx.dispatch")
 
@@ -57,6 +58,15 @@ class DispatchSettings:
     concurrency: int = 32
     poll: float = 0.5
 
+    @classmethod
+    def from_settings(cls, settings: Settings, token: str) -> DispatchSettings:
+        return cls(
+            delivery_token=token, public_url=settings.base_url(), timeout=settings.delivery_timeout,
+            lease=settings.delivery_timeout * 3, max_attempts=settings.delivery_max_attempts,
+            backoff_base=settings.delivery_backoff, backoff_cap=settings.delivery_backoff_cap,
+            concurrency=settings.delivery_concurrency,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -71,41 +81,31 @@ class Claimed:
 
 
 def delivery_subject(d: Delivery) -> dict[str, Any]:
-    if d.kind == "registration":
+    if d.kind == DeliveryKind.REGISTRATION:
         return {"enterprise": d.enterprise_code, "version": d.version}
     return {"doc": "message", "messageType": d.message_type, "guid": d.message_guid}
 
 
 def build_adapters(table: RoutingTable, settings: DispatchSettings) -> dict[str, Adapter]:
     """One adapter per push regulator, from the entry point its table entry names."""
-    out: dict[str, Adapter] = {}
-    for name, ep in table.regulators.items():
-        if ep.mode != "push":
-            continue
-        url = ep.url or f"{settings.public_url.rstrip('/')}/mock/{name}"
-        out[name] = load_adapter(ep.adapter)(url, token=settings.delivery_token, timeout=settings.timeout)
-    return out
+    common = AdapterSettings(token=settings.delivery_token, timeout=settings.timeout)
+    return {
+        name: load_adapter(route.adapter)(route.endpoint(settings.public_url), common)
+        for name, route in table.regulators.items() if route.mode == DeliveryMode.PUSH
+    }
 
 
 class Dispatcher:
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        table: RoutingTable,
-        settings: DispatchSettings,
-        *,
-        write_lock: contextlib.AbstractAsyncContextManager[Any] | None = None,
-        on_commit: Any = lambda: None,
-        adapters: dict[str, Adapter] | None = None,
+        self, db: Database, table: RoutingTable, settings: DispatchSettings, *, adapters: dict[str, Adapter] | None = None,
     ) -> None:
-        self.sessions = sessions
+        self.db = db
         self.table = table
         self.settings = settings
-        self.write_lock = write_lock if write_lock is not None else contextlib.nullcontext()
-        self.on_commit = on_commit
         self.adapters = adapters if adapters is not None else build_adapters(table, settings)
         self._wake = asyncio.Event()
         self._sem = asyncio.Semaphore(settings.concurrency)
+        db.on_commit(Effect.OUTBOX, self.notify)
 
     def notify(self) -> None:
         self._wake.set()
@@ -120,8 +120,8 @@ class Dispatcher:
         claimed = await self._claim()
         if not claimed:
             return 0
-        outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
-        await self._record(list(zip(claimed, outcomes)))
+        results = await asyncio.gather(*(self._send(c) for c in claimed))
+        await self._record(list(zip(claimed, results)))
         return len(claimed)
 
     async def _claim(self) -> list[Claimed]:
@@ -129,18 +129,11 @@ class Dispatcher:
         if not push:
             return []
         now = utcnow()
-        async with self.write_lock, self.sessions() as session, session.begin():
-            query = (
-                select(Delivery)
-                .where(Delivery.state == PENDING, Delivery.next_attempt_at <= now, Delivery.regulator.in_(push))
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(self.settings.batch)
-                .with_for_update(skip_locked=True)
-            )
-            rows = list((await session.execute(query)).scalars())
+        async with self.db.write() as session:
+            rows = await repository.claim_due(session, push, now, self.settings.batch)
             if not rows:
                 return []
-            messages = await _messages(session, {r.message_id for r in rows if r.message_id is not None})
+            messages = await repository.messages(session, {r.message_id for r in rows if r.message_id is not None})
             until = now + timedelta(seconds=self.settings.lease)
             out = []
             for r in rows:
@@ -152,20 +145,20 @@ class Dispatcher:
 
     async def render(self, session: AsyncSession, rows: list[Delivery]) -> list[Outgoing]:
         """What each delivery carries, as an adapter would send it (the pull inbox serves the same)."""
-        messages = await _messages(session, {r.message_id for r in rows if r.message_id is not None})
+        messages = await repository.messages(session, {r.message_id for r in rows if r.message_id is not None})
         return [self._render(r, messages)[0] for r in rows]
 
     async def digests(self, session: AsyncSession, rows: list[Delivery]) -> dict[int, str]:
         """What each delivery's ledger entries bind: the filed message, or the view (no envelope built)."""
-        messages = await _messages(session, {r.message_id for r in rows if r.message_id is not None})
-        return {r.id: messages[r.message_id].digest if r.kind == "message" else audit.sha256_hex(r.body or b"{}")
+        messages = await repository.messages(session, {r.message_id for r in rows if r.message_id is not None})
+        return {r.id: messages[r.message_id].digest if r.kind == DeliveryKind.MESSAGE else audit.sha256_hex(r.body or b"{}")
                 for r in rows}
 
     def _render(self, d: Delivery, messages: dict[int, Message]) -> tuple[Outgoing, str]:
         headers = {"X-Swx-Delivery": str(d.id)}
         if d.filer:
             headers["X-Swx-Filer"] = d.filer
-        if d.kind == "message":
+        if d.kind == DeliveryKind.MESSAGE:
             m = messages[d.message_id]
             headers["X-Swx-Message-Guid"] = m.guid
             ep = self.table.regulators[d.regulator]
@@ -173,53 +166,50 @@ class Dispatcher:
                 m.raw, msg_type=f"CEB{m.message_type}Message", receiver_id=ep.receiver_id,
                 cop_msg_id=f"{m.guid[:24]}{d.id:012d}"[-36:],
             )
-            return Outgoing(d.id, d.regulator, "message", body, "application/xml", headers), m.digest
+            return Outgoing(d.id, d.regulator, DeliveryKind.MESSAGE, body, "application/xml", headers), m.digest
         body = d.body or b"{}"
-        return Outgoing(d.id, d.regulator, "registration", body, "application/json", headers), audit.sha256_hex(body)
+        return Outgoing(d.id, d.regulator, DeliveryKind.REGISTRATION, body, "application/json", headers), audit.sha256_hex(body)
 
-    async def _send(self, c: Claimed) -> Outcome:
+    async def _send(self, c: Claimed) -> DeliveryResult:
         async with self._sem:
             try:
                 return await self.adapters[c.regulator].deliver(c.item)
             except Exception as exc:
                 log.exception("adapter %s failed on delivery %s", c.regulator, c.id)
-                return Outcome(False, None, f"adapter error: {type(exc).__name__}: {exc}")
+                return DeliveryResult(False, None, f"adapter error: {type(exc).__name__}: {exc}")
 
-    async def _record(self, results: list[tuple[Claimed, Outcome]]) -> None:
+    async def _record(self, results: list[tuple[Claimed, DeliveryResult]]) -> None:
         now = utcnow()
-        async with self.write_lock, self.sessions() as session, session.begin():
-            rows = {r.id: r for r in (await session.execute(
-                select(Delivery).where(Delivery.id.in_([c.id for c, _ in results])).order_by(Delivery.id).with_for_update()
-            )).scalars()}
-            for c, outcome in results:
+        async with self.db.write() as session:
+            rows = await repository.deliveries_for_update(session, [c.id for c, _ in results])
+            for c, result in results:
                 row = rows.get(c.id)
-                if row is None or row.state not in (PENDING, ACKNOWLEDGED) or (row.state == ACKNOWLEDGED and not outcome.ok):
+                answered = row is not None and row.state == DeliveryState.ACKNOWLEDGED
+                if row is None or row.state not in (DeliveryState.PENDING, DeliveryState.ACKNOWLEDGED) or (answered and not result.ok):
                     continue  # finished meanwhile (a verdict may come back before the regulator's 2xx does)
                 common: dict[str, Any] = {
                     "delivery_id": c.id, "regulator": c.regulator, "subject": c.subject, "digest": c.digest,
-                    "attempt": c.attempt, "topics": c.topics, "status": outcome.status,
+                    "attempt": c.attempt, "topics": c.topics, "status": result.status,
                 }
-                if outcome.ok and row.state == ACKNOWLEDGED:
+                if result.ok and answered:
                     row.delivered_at = row.delivered_at or now
                     note(session, audit.delivery_event(audit.DELIVERY_DELIVERED, **common))
                     continue
-                if outcome.ok:
-                    row.state, row.delivered_at, row.last_error = DELIVERED, now, None
+                if result.ok:
+                    row.state, row.delivered_at, row.last_error = DeliveryState.DELIVERED, now, None
                     note(session, audit.delivery_event(audit.DELIVERY_DELIVERED, **common))
                     continue
                 if row.attempts != c.attempt:
                     continue  # a later claim (after our lease ran out) owns the schedule now
-                row.last_error = outcome.error
+                row.last_error = result.error
                 if row.attempts >= self.settings.max_attempts:
-                    row.state = DEAD
-                    note(session, audit.delivery_event(audit.DELIVERY_DEAD, error=outcome.error, **common))
-                    log.warning("delivery %s to %s is dead after %s attempts: %s", c.id, c.regulator, row.attempts, outcome.error)
+                    row.state = DeliveryState.DEAD
+                    note(session, audit.delivery_event(audit.DELIVERY_DEAD, error=result.error, **common))
+                    log.warning("delivery %s to %s is dead after %s attempts: %s", c.id, c.regulator, row.attempts, result.error)
                 else:
                     wait = backoff(row.attempts, base=self.settings.backoff_base, cap=self.settings.backoff_cap)
                     row.next_attempt_at = now + timedelta(seconds=wait)
-                    note(session, audit.delivery_event(audit.DELIVERY_ATTEMPTED, error=outcome.error, **common))
-            await flush(session)
-        self.on_commit()
+                    note(session, audit.delivery_event(audit.DELIVERY_ATTEMPTED, error=result.error, **common))
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -239,10 +229,3 @@ class Dispatcher:
                 delay = min(delay * 2, 30.0)
             await wait_event(self._wake, delay)
             self._wake.clear()
-
-
-async def _messages(session: AsyncSession, ids: set[int]) -> dict[int, Message]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(Message).where(Message.id.in_(ids)))
-    return {m.id: m for m in rows.scalars()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -20,9 +21,19 @@ from kit.times import utcnow
 
 from ..models import Base, Id
 
-# Delivery states: waiting to go (or to be pulled), handed over, answered by a verdict, given up.
-PENDING, DELIVERED, ACKNOWLEDGED, DEAD = "pending", "delivered", "acknowledged", "dead"
-STATES = (PENDING, DELIVERED, ACKNOWLEDGED, DEAD)
+
+class DeliveryState(StrEnum):
+    """Waiting to go (or to be pulled), handed over, answered by a verdict, given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    DEAD = "dead"
+
+
+class DeliveryKind(StrEnum):
+    MESSAGE = "message"  # a filed CEB message, sent in a DxpMsg
+    REGISTRATION = "registration"  # a registration version, in the regulator's view (JSON)
 
 
 class Delivery(Base):
@@ -50,7 +61,7 @@ class Delivery(Base):
     version: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)  # registrations: the view; messages are read from ``messages``
     topics: Mapped[str | None] = mapped_column(Text)  # ledger topics of its events
-    state: Mapped[str] = mapped_column(String(12), default=PENDING)
+    state: Mapped[str] = mapped_column(String(12), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -17,8 +17,9 @@ from kit.times import utcnow
 
 from ..audit import events as audit
 from ..audit.trail import note
+from ..db import Effect, touch
 from ..registry.policy import SharingPolicy
-from .models import PENDING, Delivery
+from .models import Delivery, DeliveryKind, DeliveryState
 from .table import RoutingTable
 
 
@@ -44,10 +45,13 @@ async def route_messages(session: AsyncSession, table: RoutingTable, messages: I
             continue
         topics = tuple(dict.fromkeys(m.topics))
         joined = "\n".join(topics) or None
-        rows += [(r, "message", m.id, m.guid, m.message_type, m.sender_code, joined, PENDING, 0, now, now) for r in regulators]
+        rows += [(r, DeliveryKind.MESSAGE, m.id, m.guid, m.message_type, m.sender_code, joined, DeliveryState.PENDING, 0, now, now)
+                 for r in regulators]
         note(session, audit.message_routed(
             guid=m.guid, message_type=m.message_type, digest=m.digest, regulators=regulators, topics=topics,
         ))
+    if rows:
+        touch(session, Effect.OUTBOX)
     await bulk_insert(session, Delivery.__table__, (
         "regulator", "kind", "message_id", "message_guid", "message_type", "filer", "topics", "state", "attempts",
         "next_attempt_at", "created_at",
@@ -61,6 +65,7 @@ def route_registration(session: AsyncSession, policy: SharingPolicy, code: str, 
     for regulator in policy.regulators:
         view = policy.view(regulator, record, code=code, version=version, status=status)
         session.add(Delivery(
-            regulator=regulator, kind="registration", enterprise_code=code, version=version, body=orjson.dumps(view),
-            topics=topics, state="pending", attempts=0, next_attempt_at=now, created_at=now,
+            regulator=regulator, kind=DeliveryKind.REGISTRATION, enterprise_code=code, version=version, body=orjson.dumps(view),
+            topics=topics, state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, created_at=now,
         ))
+        touch(session, Effect.OUTBOX)  # the dispatcher sends it now, not at its next poll

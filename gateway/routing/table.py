@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from adapters import Endpoint
 from schemas.catalog import FILED
 
 from ..auth import REGULATORS
@@ -18,7 +20,14 @@ from ..tomlfile import read_toml
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
 ENV_VAR = "SWX_ROUTES"
-MODES = ("push", "pull")
+
+
+class DeliveryMode(StrEnum):
+    PUSH = "push"  # the dispatcher sends each delivery through the regulator's adapter
+    PULL = "pull"  # the regulator reads its inbox and acknowledges
+
+
+MODES = tuple(DeliveryMode)
 
 
 class RoutesError(ValueError):
@@ -26,18 +35,24 @@ class RoutesError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class RegulatorRoute:
+    """How one regulator is reached: pushed through an adapter, or pulled from its inbox."""
+
     name: str
-    mode: str  # push or pull
+    mode: DeliveryMode
     adapter: str  # entry-point name in group "swx.adapters"
     url: str  # "" = the in-process stand-in
     receiver_id: str
+
+    def endpoint(self, public_url: str) -> Endpoint:
+        """The adapter's endpoint; the stand-in mounted under this window's ``/mock`` when no URL is set."""
+        return Endpoint(self.name, self.url or f"{public_url.rstrip('/')}/mock/{self.name}", self.receiver_id)
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingTable:
     messages: dict[str, tuple[str, ...]]  # message type code -> regulators
-    regulators: dict[str, Endpoint]
+    regulators: dict[str, RegulatorRoute]
     source: str
 
     def for_message(self, code: str) -> tuple[str, ...]:
@@ -58,7 +73,7 @@ def parse_routes(data: dict[str, Any], source: str, adapters: set[str] | None = 
         if not isinstance(names, list) or not all(n in REGULATORS for n in names):
             raise fail(f"[messages] {code} must list regulators among {', '.join(REGULATORS)}, got {names!r}")
         messages[code] = tuple(dict.fromkeys(names))
-    regulators: dict[str, Endpoint] = {}
+    regulators: dict[str, RegulatorRoute] = {}
     for name, table in (data.get("regulators") or {}).items():
         if name not in REGULATORS:
             raise fail(f"unknown regulator [regulators.{name}]; regulators are {', '.join(REGULATORS)}")
@@ -69,9 +84,11 @@ def parse_routes(data: dict[str, Any], source: str, adapters: set[str] | None = 
         if mode not in MODES:
             raise fail(f"[regulators.{name}] mode must be push or pull, not {mode!r}")
         adapter = table.get("adapter", "http")
-        if adapters is not None and mode == "push" and adapter not in adapters:
+        if adapters is not None and mode == DeliveryMode.PUSH and adapter not in adapters:
             raise fail(f"[regulators.{name}] adapter {adapter!r} is not installed; installed: {', '.join(sorted(adapters))}")
-        regulators[name] = Endpoint(name, mode, adapter, str(table.get("url", "")), str(table.get("receiver_id", "DXPSWX0000000002")))
+        regulators[name] = RegulatorRoute(
+            name, DeliveryMode(mode), adapter, str(table.get("url", "")), str(table.get("receiver_id", "DXPSWX0000000002"))
+        )
     for code, names in messages.items():
         for n in names:
             if n not in regulators:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.envelope import EnvelopeError, dxp_payload, is_envelope
@@ -26,16 +25,10 @@ from schemas.loader import ceb_schema
 from ..audit import events as audit
 from ..audit.events import split_topics
 from ..audit.trail import note
-from ..models import Document, DocumentVersion, Receipt
-from ..problems import Problem
-from .models import (
-    ACKNOWLEDGED,
-    DELIVERED,
-    PENDING,
-    Delivery,
-    RegulatorReceipt,
-    Verdict,
-)
+from ..models import Document, Receipt
+from . import repository
+from .errors import NotRoutedHere, ReceiptRejected, ReceiptUnmatched
+from .models import RegulatorReceipt, Verdict
 
 C = f"{{{CEB_NS}}}"
 BY_RECEIPT_ROOT: dict[str, MessageType] = {m.receipt_root: m for m in FILED.values()}
@@ -63,10 +56,6 @@ class Answer:
     node: etree._Element | None = None  # its return node (for a tax bill, its Tax element)
 
 
-def _unprocessable(detail: str, **extra: object) -> Problem:
-    return Problem(422, "Receipt rejected", detail, **extra)
-
-
 def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
     """The CEB receipt message in ``body`` (bare or in a DxpMsg), schema-checked; its own bytes."""
     try:
@@ -76,41 +65,20 @@ def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
             try:
                 raw = dxp_payload(root)
             except EnvelopeError as exc:
-                raise _unprocessable(exc.message, path=exc.path) from None
+                raise ReceiptRejected(exc.message, path=exc.path) from None
             root = parse_untrusted(raw, max_depth=max_depth).getroot()
     except UnsafeXml as exc:
-        raise _unprocessable(f"not readable XML: {exc.message}", line=exc.line) from None
+        raise ReceiptRejected(f"not readable XML: {exc.message}", line=exc.line) from None
     name = etree.QName(root).localname
     if etree.QName(root).namespace != CEB_NS or (name not in BY_RECEIPT_ROOT and name != TAX_BILL):
         kinds = ", ".join([*BY_RECEIPT_ROOT, TAX_BILL])
-        raise _unprocessable(f"{name} is not a receipt a regulator sends; send one of {kinds}", path=f"/{name}")
+        raise ReceiptRejected(f"{name} is not a receipt a regulator sends; send one of {kinds}", path=f"/{name}")
     schema = ceb_schema()
     if not schema.validate(root):
         errors = [{"message": e.message, "line": e.line, "path": e.path} for e in schema.error_log][:20]
-        raise _unprocessable(f"{name} does not conform to the CEB schema: {errors[0]['message']} (line {errors[0]['line']})",
+        raise ReceiptRejected(f"{name} does not conform to the CEB schema: {errors[0]['message']} (line {errors[0]['line']})",
                              errors=errors)
     return root, raw
-
-
-async def _by_head_guid(session: AsyncSession, guids: list[str]) -> dict[str, tuple[Document, int]]:
-    """Document and version number of the latest version filed with each head guid."""
-    rows = await session.execute(
-        select(DocumentVersion.head_guid, DocumentVersion.version, Document)
-        .join(Document, Document.id == DocumentVersion.document_id)
-        .where(DocumentVersion.head_guid.in_(guids))
-        .order_by(DocumentVersion.id)
-    )
-    return {g: (doc, v) for g, v, doc in rows}
-
-
-async def _routed(session: AsyncSession, regulator: str, document_ids: set[int]) -> set[int]:
-    """Which of these documents were in a message routed to ``regulator``."""
-    rows = await session.execute(
-        select(DocumentVersion.document_id).distinct()
-        .join(Delivery, Delivery.message_id == DocumentVersion.message_id)
-        .where(Delivery.regulator == regulator, DocumentVersion.document_id.in_(document_ids))
-    )
-    return {i for (i,) in rows}
 
 
 async def _answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
@@ -119,13 +87,13 @@ async def _answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
         return await _tax_answers(session, root)
     mtype = BY_RECEIPT_ROOT[name]
     nodes = list(root.iterchildren(C + mtype.receipt_node))
-    found = await _by_head_guid(session, [n.findtext(C + "guid") or "" for n in nodes])
+    found = await repository.by_head_guid(session, [n.findtext(C + "guid") or "" for n in nodes])
     out = []
     for n in nodes:
         guid = n.findtext(C + "guid") or ""
         hit = found.get(guid)
         if hit is None or hit[0].kind != mtype.kind:
-            raise Problem(409, "Conflict", f"{mtype.receipt_node} guid {guid} answers no {mtype.title} filed at this window",
+            raise ReceiptUnmatched(f"{mtype.receipt_node} guid {guid} answers no {mtype.title} filed at this window",
                           guid=guid, line=n.sourceline)
         invt_no = n.findtext(C + "invtNo")
         out.append(Answer(hit[0], hit[1], n.findtext(C + "returnStatus") or "", n.findtext(C + "returnInfo") or "",
@@ -143,18 +111,13 @@ def _amount(text: str | None) -> Decimal:
 async def _tax_answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
     heads = list(root.iter(C + "TaxHeadRd"))
     numbers = {head.findtext(C + "invtNo") or "" for head in heads}
-    rows = await session.execute(
-        select(Document).where(Document.kind == "inventory", Document.invt_no.in_(numbers)).order_by(Document.id)
-    )
-    lists: dict[str, Document] = {}
-    for doc in rows.scalars():
-        lists.setdefault(doc.invt_no, doc)
+    lists = await repository.lists_by_number(session, numbers)
     out = []
     for head in heads:
         invt_no = head.findtext(C + "invtNo") or ""
         doc = lists.get(invt_no)
         if doc is None:
-            raise Problem(409, "Conflict", f"TaxHeadRd invtNo {invt_no} is no declaration list customs has numbered here",
+            raise ReceiptUnmatched(f"TaxHeadRd invtNo {invt_no} is no declaration list customs has numbered here",
                           invtNo=invt_no, line=head.sourceline)
         amounts = {f: str(_amount(head.findtext(C + f))) for f in TAX_FIELDS}
         total = sum((_amount(v) for v in amounts.values()), Decimal(0))
@@ -185,33 +148,26 @@ def _addressees(doc: Document, receipt_type: str) -> list[str]:
     return list(dict.fromkeys(c for c in codes if c))
 
 
-async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_depth: int) -> tuple[int, dict]:
-    """Record one receipt message from ``regulator``; returns the HTTP status and the answer."""
+async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_depth: int) -> dict:
+    """Record one receipt message from ``regulator``; its answer (``replay: true`` when its guid was seen)."""
     root, raw = read_receipt(body, max_depth)
     guid = root.get("guid") or ""
-    prior = (await session.execute(
-        select(RegulatorReceipt).where(RegulatorReceipt.regulator == regulator, RegulatorReceipt.guid == guid)
-    )).scalar_one_or_none()
+    prior = await repository.prior_receipt(session, regulator, guid)
     if prior is not None:
-        return 200, {**prior.answer, "replay": True}
+        return {**prior.answer, "replay": True}
     answers = await _answers(session, root)
     # Hold the documents' rows (and see their latest state): a filing changing one, or another verdict
     # on it, waits for this transaction rather than racing it.
-    await session.execute(
-        select(Document).where(Document.id.in_({a.document.id for a in answers})).order_by(Document.id)
-        .with_for_update().execution_options(populate_existing=True)
-    )
-    routed = await _routed(session, regulator, {a.document.id for a in answers})
+    await repository.lock_documents(session, {a.document.id for a in answers})
+    routed = await repository.routed(session, regulator, {a.document.id for a in answers})
     for a in answers:
         if a.document.id not in routed:
-            raise Problem(409, "Conflict", f"the {a.document.kind} {a.document.business_key} was never routed to {regulator}; "
-                          "a regulator answers only what it was sent", document=a.document.business_key)
+            raise NotRoutedHere(f"the {a.document.kind} {a.document.business_key} was never routed to {regulator}; "
+                                "a regulator answers only what it was sent", document=a.document.business_key)
     digest = hashlib.sha256(raw).hexdigest()
     xml = raw.decode("utf-8", errors="replace")
     now = utcnow()
-    verdicts = {v.document_id: v for v in (await session.execute(
-        select(Verdict).where(Verdict.document_id.in_({a.document.id for a in answers}), Verdict.regulator == regulator)
-    )).scalars()}
+    verdicts = {v.document_id: v for v in await repository.verdicts_of(session, {a.document.id for a in answers}, regulator)}
     out = []
     for a in answers:
         doc = a.document
@@ -253,14 +209,8 @@ async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_dept
         out.append({"kind": doc.kind, "key": doc.business_key, "status": a.status, "forwardedTo": to,
                     **({"invtNo": doc.invt_no} if doc.invt_no else {})})
     # the deliveries these verdicts answer are acknowledged
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.regulator == regulator, Delivery.state.in_((PENDING, DELIVERED)),
-               Delivery.message_id.in_(select(DocumentVersion.message_id).where(
-                   DocumentVersion.document_id.in_([a.document.id for a in answers]))))
-        .values(state=ACKNOWLEDGED, acknowledged_at=now)
-    )
+    await repository.acknowledge_answered(session, regulator, [a.document.id for a in answers], now)
     answer = {"guid": guid, "receiptType": etree.QName(root).localname, "regulator": regulator, "documents": out}
     session.add(RegulatorReceipt(regulator=regulator, guid=guid, receipt_type=answer["receiptType"][3:6], digest=digest,
                                  raw=raw, answer=answer, received_at=now))
-    return 201, answer
+    return answer

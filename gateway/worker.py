@@ -14,32 +14,28 @@ import signal
 
 from adapters import adapter_names
 
-from ..audit.service import AuditLog
-from ..config import Settings
-from ..db import make_engine, make_sessionmaker
-from .dispatcher import Dispatcher
-from .table import load_routes
+from .audit.service import AuditLog
+from .config import Settings
+from .db import Database
+from .routing.dispatcher import Dispatcher, DispatchSettings
+from .routing.table import load_routes
 
 log = logging.getLogger("swx.worker")
 
 
 async def run_worker(settings: Settings) -> None:
-    from ..app import dispatch_settings
-
     if not (settings.delivery_token or settings.operator_token):
         raise SystemExit("swx worker: set SWX_DELIVERY_TOKEN (or SWX_OPERATOR_TOKEN) to the serving process's")
     routes = load_routes(settings.routes, adapter_names())
-    engine = make_engine(settings)
-    sessions = make_sessionmaker(engine)
-    lock = asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
+    db = Database.open(settings)
     audit = AuditLog(settings)
     token = settings.effective_delivery_token(settings.operator_token or "")
-    dispatcher = Dispatcher(sessions, routes, dispatch_settings(settings, token), write_lock=lock, on_commit=audit.committed)
+    dispatcher = Dispatcher(db, routes, DispatchSettings.from_settings(settings, token))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await audit.start(sessions, lock)
+    await audit.start(db)
     task = asyncio.create_task(dispatcher.run_forever(), name="swx-dispatcher")
     log.info("swx worker started: dispatching to %s", ", ".join(sorted(dispatcher.adapters)) or "no push regulator")
     try:
@@ -50,4 +46,4 @@ async def run_worker(settings: Settings) -> None:
             await task
         await dispatcher.aclose()
         await audit.stop()
-        await engine.dispose()
+        await db.dispose()

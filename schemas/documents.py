@@ -1,4 +1,8 @@
-"""Reading the business documents out of a parsed CEB message."""
+"""Reading the business documents out of a parsed CEB message: heads, lines and the paths of their fields.
+
+Schema knowledge, not storage: the gateway's rules, its ledger events and its receipts all read documents
+through this one view, so none of them has to know another's code.
+"""
 
 from __future__ import annotations
 
