@@ -7,6 +7,7 @@ An append-only log per RFC 9162 (Certificate Transparency v2) §2.1 with C2SP si
 * ``checkpoint`` -- Ed25519 signed notes and checkpoints, ``load_or_create_key``;
 * ``store``      -- the ``ledger_*`` tables (own ``MetaData``), ``create_all``;
 * ``log``        -- :class:`Ledger`: ``submit`` in the caller's transaction, proofs, entries, bundles;
+* ``tree``       -- ``fetch_nodes``: stored subtree hashes, read by the proofs and the sequencer;
 * ``sequencer``  -- :class:`Sequencer`: batches pending rows into the tree, signs checkpoints;
 * ``audit``      -- ``verify_log``: full re-verification of the stored log;
 * ``verify``     -- offline verifier (no database import), ``check_proof_file``.
