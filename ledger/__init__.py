@@ -9,7 +9,7 @@ An append-only log per RFC 9162 (Certificate Transparency v2) §2.1 with C2SP si
 * ``log``        -- :class:`Ledger`: ``submit`` in the caller's transaction, proofs, entries, bundles;
 * ``tree``       -- ``fetch_nodes``: stored subtree hashes, read by the proofs and the sequencer;
 * ``sequencer``  -- :class:`Sequencer`: batches pending rows into the tree, signs checkpoints;
-* ``audit``      -- ``verify_log``: full re-verification of the stored log;
+* ``integrity``  -- ``verify_log``: full re-verification of the stored log;
 * ``verify``     -- offline verifier (no database import), ``check_proof_file``.
 
 Importing ``ledger`` (or ``ledger.verify``) does not import SQLAlchemy; the database names below are
@@ -68,8 +68,8 @@ _LAZY = {
     "consistency_bundle": "log",
     "Sequencer": "sequencer",
     "LedgerCorruptedError": "sequencer",
-    "verify_log": "audit",
-    "VerifyReport": "audit",
+    "verify_log": "integrity",
+    "VerifyReport": "integrity",
     "metadata": "store",
     "create_all": "store",
     "drop_all": "store",

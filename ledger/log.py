@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.bulk import bulk_insert
 from kit.times import utcnow
 
-from . import audit, merkle
+from . import integrity, merkle
 from .checkpoint import (
     Checkpoint,
     NoteSigner,
@@ -306,5 +306,5 @@ class Ledger:
     def sequencer(self) -> Sequencer:
         return Sequencer(self.signer, self.origin)
 
-    async def verify_log(self, session: AsyncSession) -> audit.VerifyReport:
-        return await audit.verify_log(session, self.verifier, origin=self.origin)
+    async def verify_log(self, session: AsyncSession) -> integrity.VerifyReport:
+        return await integrity.verify_log(session, self.verifier, origin=self.origin)
