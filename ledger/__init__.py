@@ -50,8 +50,8 @@ from .merkle import (
 
 _LAZY = {
     "Ledger": "log",
-    "Receipt": "log",
     "LoggedEntry": "log",
+    "Submitted": "log",
     "submit": "log",
     "submit_many": "log",
     "inclusion_proof": "log",
@@ -90,8 +90,8 @@ __all__ = [
     "NoteVerifier",
     "PersonalDataError",
     "ProofError",
-    "Receipt",
     "Sequencer",
+    "Submitted",
     "VerifyReport",
     "assert_no_personal_data",
     "canonical_json",

@@ -39,7 +39,7 @@ MAX_TOPIC_CHARS = 200
 
 
 @dataclass(frozen=True)
-class Receipt:
+class Submitted:
     """What ``submit`` returns: the leaf hash identifies the event once sequenced (``find``)."""
 
     leaf_hash: bytes
@@ -72,7 +72,7 @@ def _topics(values: Iterable[str]) -> str | None:
     return "\n".join(out) or None
 
 
-async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()) -> Receipt:
+async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()) -> Submitted:
     """Queue ``entry`` in the caller's transaction; it is sequenced after that transaction commits.
 
     ``topics`` are index keys under which the entry can be found once sequenced (``indexes_for``);
@@ -81,9 +81,9 @@ async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()
     return (await submit_many(session, [(entry, topics)]))[0]
 
 
-async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Receipt]:
+async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Submitted]:
     """Queue several entries (each an ``Entry`` or an ``(Entry, topics)`` pair) in one statement."""
-    receipts: list[Receipt] = []
+    out: list[Submitted] = []
     now = utcnow()
     rows: list[tuple[bytes, str | None, datetime]] = []
     for item in items:
@@ -93,9 +93,9 @@ async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Rece
         assert_no_personal_data(e)  # Entry checks on construction; a second look costs little
         data = e.to_bytes()
         rows.append((data, _topics(tops), now))
-        receipts.append(Receipt(merkle.leaf_hash(data), data))
+        out.append(Submitted(merkle.leaf_hash(data), data))
     await bulk_insert(session, pending, ("entry", "topics", "created_at"), rows, ordered=True)
-    return receipts
+    return out
 
 
 # --- reads -------------------------------------------------------------------------------------------
