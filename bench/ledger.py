@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ledger import Entry, Ledger, NoteSigner, merkle
-from ledger.audit import verify_log
+from ledger.integrity import verify_log
 from ledger.store import create_all, drop_all
 
 SCHEMA = "ledger_bench"

@@ -7,8 +7,9 @@ An append-only log per RFC 9162 (Certificate Transparency v2) §2.1 with C2SP si
 * ``checkpoint`` -- Ed25519 signed notes and checkpoints, ``load_or_create_key``;
 * ``store``      -- the ``ledger_*`` tables (own ``MetaData``), ``create_all``;
 * ``log``        -- :class:`Ledger`: ``submit`` in the caller's transaction, proofs, entries, bundles;
+* ``tree``       -- ``fetch_nodes``: stored subtree hashes, read by the proofs and the sequencer;
 * ``sequencer``  -- :class:`Sequencer`: batches pending rows into the tree, signs checkpoints;
-* ``audit``      -- ``verify_log``: full re-verification of the stored log;
+* ``integrity``  -- ``verify_log``: full re-verification of the stored log;
 * ``verify``     -- offline verifier (no database import), ``check_proof_file``.
 
 Importing ``ledger`` (or ``ledger.verify``) does not import SQLAlchemy; the database names below are
@@ -49,8 +50,8 @@ from .merkle import (
 
 _LAZY = {
     "Ledger": "log",
-    "Receipt": "log",
     "LoggedEntry": "log",
+    "Submitted": "log",
     "submit": "log",
     "submit_many": "log",
     "inclusion_proof": "log",
@@ -67,8 +68,8 @@ _LAZY = {
     "consistency_bundle": "log",
     "Sequencer": "sequencer",
     "LedgerCorruptedError": "sequencer",
-    "verify_log": "audit",
-    "VerifyReport": "audit",
+    "verify_log": "integrity",
+    "VerifyReport": "integrity",
     "metadata": "store",
     "create_all": "store",
     "drop_all": "store",
@@ -89,8 +90,8 @@ __all__ = [
     "NoteVerifier",
     "PersonalDataError",
     "ProofError",
-    "Receipt",
     "Sequencer",
+    "Submitted",
     "VerifyReport",
     "assert_no_personal_data",
     "canonical_json",

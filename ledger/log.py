@@ -11,16 +11,15 @@ import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.bulk import bulk_insert
 from kit.times import utcnow
 
-from . import merkle
+from . import integrity, merkle
 from .checkpoint import (
     Checkpoint,
     NoteSigner,
@@ -30,15 +29,17 @@ from .checkpoint import (
 )
 from .entries import Entry, assert_no_personal_data
 from .merkle import NodeId, ProofError
-from .store import checkpoints, nodes, pending
+from .sequencer import Sequencer
+from .store import checkpoints, pending
 from .store import entries as entries_t
 from .store import topics as topics_t
+from .tree import fetch_nodes
 
 MAX_TOPIC_CHARS = 200
 
 
 @dataclass(frozen=True)
-class Receipt:
+class Submitted:
     """What ``submit`` returns: the leaf hash identifies the event once sequenced (``find``)."""
 
     leaf_hash: bytes
@@ -71,7 +72,7 @@ def _topics(values: Iterable[str]) -> str | None:
     return "\n".join(out) or None
 
 
-async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()) -> Receipt:
+async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()) -> Submitted:
     """Queue ``entry`` in the caller's transaction; it is sequenced after that transaction commits.
 
     ``topics`` are index keys under which the entry can be found once sequenced (``indexes_for``);
@@ -80,9 +81,9 @@ async def submit(session: AsyncSession, entry: Entry, topics: Iterable[str] = ()
     return (await submit_many(session, [(entry, topics)]))[0]
 
 
-async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Receipt]:
+async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Submitted]:
     """Queue several entries (each an ``Entry`` or an ``(Entry, topics)`` pair) in one statement."""
-    receipts: list[Receipt] = []
+    out: list[Submitted] = []
     now = utcnow()
     rows: list[tuple[bytes, str | None, datetime]] = []
     for item in items:
@@ -92,35 +93,12 @@ async def submit_many(session: AsyncSession, items: Iterable[Item]) -> list[Rece
         assert_no_personal_data(e)  # Entry checks on construction; a second look costs little
         data = e.to_bytes()
         rows.append((data, _topics(tops), now))
-        receipts.append(Receipt(merkle.leaf_hash(data), data))
+        out.append(Submitted(merkle.leaf_hash(data), data))
     await bulk_insert(session, pending, ("entry", "topics", "created_at"), rows, ordered=True)
-    return receipts
+    return out
 
 
 # --- reads -------------------------------------------------------------------------------------------
-
-
-async def fetch_nodes(session: AsyncSession, wanted: Iterable[NodeId]) -> dict[NodeId, bytes]:
-    """Complete-subtree hashes for ``wanted`` in one query (missing ones are simply absent).
-
-    The statement is a disjunction of primary-key point lookups, written as text so that building it
-    costs next to nothing; its shape depends only on the number of nodes, so it is cached/prepared.
-    """
-    ids = sorted(set(wanted))
-    if not ids:
-        return {}
-    params: dict[str, int] = {}
-    for n, (lv, ix) in enumerate(ids):
-        params[f"l{n}"] = lv
-        params[f"i{n}"] = ix
-    res = await session.execute(_node_query(len(ids)), params)
-    return {(lv, ix): bytes(h) for lv, ix, h in res}
-
-
-@lru_cache(maxsize=256)
-def _node_query(count: int) -> TextClause:
-    where = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(count))
-    return text(f"SELECT level, idx, hash FROM {nodes.name} WHERE {where}").columns(nodes.c.level, nodes.c.idx, nodes.c.hash)
 
 
 async def _assemble(session: AsyncSession, ranges: Sequence[tuple[int, int]], size: int, what: str) -> list[bytes]:
@@ -325,12 +303,8 @@ class Ledger:
     async def consistency_bundle(self, session: AsyncSession, first: int, second: int | None = None) -> dict[str, Any]:
         return await consistency_bundle(session, first, self.verifier_key, second)
 
-    def sequencer(self):
-        from .sequencer import Sequencer
-
+    def sequencer(self) -> Sequencer:
         return Sequencer(self.signer, self.origin)
 
-    async def verify_log(self, session: AsyncSession):
-        from .audit import verify_log
-
-        return await verify_log(session, self.verifier, origin=self.origin)
+    async def verify_log(self, session: AsyncSession) -> integrity.VerifyReport:
+        return await integrity.verify_log(session, self.verifier, origin=self.origin)

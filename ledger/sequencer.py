@@ -34,8 +34,8 @@ from kit.waits import wait_event
 
 from . import merkle
 from .checkpoint import NoteSigner, sign_checkpoint
-from .log import fetch_nodes
 from .store import checkpoints, entries, nodes, pending, topics
+from .tree import fetch_nodes
 
 log = logging.getLogger("swx.ledger")
 

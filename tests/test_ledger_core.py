@@ -44,7 +44,7 @@ from ledger import (
     verify_checkpoint,
 )
 from ledger import log as ledger_log
-from ledger.audit import verify_log
+from ledger.integrity import verify_log
 from ledger.checkpoint import key_hash, parse_checkpoint, sign_checkpoint, split_note
 from ledger.sequencer import LedgerCorruptedError, Sequencer
 from ledger.store import checkpoints, create_all, drop_all, entries, nodes, pending
@@ -1036,12 +1036,12 @@ async def test_verify_checkpoint_at_every_size(db):
 
 async def test_verify_through_sqlalchemy_rows_reports_the_same(db, monkeypatch):
     """Drivers other than asyncpg and aiosqlite are read through SQLAlchemy: the same reports."""
-    from ledger import audit
+    from ledger import integrity
 
     data = await tamper_setup(db)
 
     async def generic(session, max_level):
-        return audit._SqlReader(session)
+        return integrity._SqlReader(session)
 
     changed = bytearray(data[29])
     changed[5] ^= 0x40
@@ -1050,7 +1050,7 @@ async def test_verify_through_sqlalchemy_rows_reports_the_same(db, monkeypatch):
             await execute(db, tamper)
         native = await reports_by_block_size(db)
         with monkeypatch.context() as m:
-            m.setattr(audit, "_reader", generic)
+            m.setattr(integrity, "_reader", generic)
             assert await reports_by_block_size(db) == native
         assert native[0][0] == (tamper is None), native[0]
 

@@ -22,14 +22,14 @@ import pytest
 from conftest import OPERATOR_TOKEN
 from rich.console import Console
 
-from gateway.replay import ManifestError, ReplayResult, replay, run_replay
-from gateway.replay.compare import check_file, reason_code
-from gateway.replay.html import render_html
-from gateway.replay.manifest import FileItem, load, read_facts
-from gateway.replay.records import FileRecord
-from gateway.replay.runner import TokenBucket
-from gateway.replay.senders import segment
-from gateway.replay.summary import percentile, summarise
+from replay import ManifestError, ReplayResult, replay, run_replay
+from replay.compare import check_file, reason_code
+from replay.html import render_html
+from replay.manifest import FileItem, load, read_facts
+from replay.records import FileRecord
+from replay.runner import TokenBucket
+from replay.senders import segment
+from replay.summary import percentile, summarise
 from schemas.builder import Doc, MessageBuilder, Parties, money
 
 CODES = {"order": "311", "payment": "411", "waybill": "511", "inventory": "621"}
@@ -399,3 +399,28 @@ def test_two_hundred_declarations_replay_through_the_cli_without_a_mismatch(sett
     # the service saw what the set says it should
     assert stats["filings"]["accepted"] == accepted
     assert stats["declarations"]["byState"].get("released", 0) >= 180
+
+
+def test_the_cli_without_the_tools_extra_says_what_to_install(tmp_path):
+    """``rich`` comes with the ``tools`` extra only: without it ``swx replay`` says so instead of a traceback."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    hide_rich = (
+        "import sys\n"
+        "class NoRich:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'rich':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoRich())\n"
+        "from gateway.cli import app\n"
+        "app()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide_rich, "replay", str(tmp_path), "--target", "http://127.0.0.1:9", "--operator-token", "x"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and ".[tools]" in done.stderr and "rich" in done.stderr

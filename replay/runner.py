@@ -277,7 +277,7 @@ async def replay(paths: list[Path], *, target: str, operator_token: str, concurr
     filing as well (whichever is later): a long run must not eat the time of the declarations filed
     first. ``seed`` drives --shuffle; one is drawn (and reported) when not given.
 
-    Raises :class:`~gateway.replay.manifest.ManifestError` for a set that cannot be read and
+    Raises :class:`~replay.manifest.ManifestError` for a set that cannot be read and
     :class:`TargetUnreachable` when the target does not answer at all.
     """
     from . import html as html_report
