@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.web import NO_OTEL
 
-from . import __version__, problems, registry
+from . import __version__, problems
 from .audit.endpoints import router as ledger_router
 from .audit.service import AuditLog
 from .auth import REGULATORS, KeyCache, Operator
@@ -30,11 +30,13 @@ from .config import Settings, get_settings
 from .db import Database, Effect, Lock
 from .enterprises.endpoints import router as enterprises_router
 from .enterprises.service import issue_key
+from .enterprises.sharing import load_policy
 from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
 from .logs import configure as configure_logs
 from .metrics import REGISTRY, REQUEST_SECONDS
+from .registry.endpoints import router as registry_router
 from .routing.dispatcher import Dispatcher, DispatchSettings
 from .routing.endpoints import router as routing_router
 from .routing.table import load_routes
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from adapters import adapter_names
 
     routes = load_routes(settings.routes, adapter_names())  # a bad table stops start-up here
+    policy = load_policy(settings.sharing_policy)  # so does a bad sharing policy
     mocks, mock_settings = None, None
     if settings.mock_regulators:
         from mock_customs.app import create_app as create_mocks
@@ -158,9 +161,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(routing_router)
     app.include_router(stats_router)
+    app.include_router(registry_router)
+    app.state.sharing_policy = policy
     if mocks is not None:
         app.mount("/mock", mocks)
-    registry.install(app, registry.load_policy(settings.sharing_policy))
 
     app.add_middleware(RequestContext)
 

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         2.0, description="how long a process remembers a known API key (0: look it up on every request)"
     )
-    sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/registry/sharing.toml")
+    sharing_policy: Path | None = Field(None, description="sharing policy file; default gateway/enterprises/sharing.toml")
     ledger_key_path: Path = Field(Path("var/ledger.key"), description="Ed25519 key signing ledger checkpoints; made on first start")
     ledger_origin: str = Field("swx.example/ledger", description="the ledger's origin line (and key name)")
     ledger_interval: float = Field(1.0, description="seconds between sequencer runs when nothing wakes it sooner")

@@ -25,7 +25,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from .audit import trail
+from . import trail
 from .config import Settings
 
 _EFFECTS = "swx.effects"

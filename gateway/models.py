@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
 class Enterprise(Base):
     """The registry's current, effective view of an enterprise: what every check reads.
 
-    Every version of the full record is kept in ``enterprise_versions`` (gateway/registry); this row
+    Every version of the full record is kept in ``enterprise_versions`` (gateway/enterprises); this row
     mirrors the active version's fields that intake and authentication need, plus the lifecycle status.
     """
 

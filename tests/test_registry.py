@@ -26,7 +26,7 @@ FIELDS = (
     "roles", "creditRating", "validFrom", "validTo", "contact", "dxpId", "certificates",
 )
 METADATA = {"code", "version", "status"}
-POLICY_FILE = Path(__file__).resolve().parents[1] / "gateway" / "registry" / "sharing.toml"
+POLICY_FILE = Path(__file__).resolve().parents[1] / "gateway" / "enterprises" / "sharing.toml"
 # The shorthands the policy file documents in its header.
 SHORTHANDS = {"identity": {"customsCode", "uscc", "name"}, "validity": {"validFrom", "validTo"}, "*": set(FIELDS)}
 
@@ -622,7 +622,7 @@ def test_access_log_lists_every_regulator_read(swx, regulators):
 
 
 def test_policy_file_is_checked(tmp_path, monkeypatch):
-    from gateway.registry.policy import PolicyError, load_policy
+    from gateway.enterprises.sharing import PolicyError, load_policy
 
     default = load_policy(POLICY_FILE)
     for regulator in REGULATORS:
@@ -653,7 +653,7 @@ def test_policy_file_is_checked(tmp_path, monkeypatch):
 def test_a_bad_policy_stops_start_up(tmp_path, monkeypatch):
     from gateway.app import create_app
     from gateway.config import Settings
-    from gateway.registry.policy import PolicyError
+    from gateway.enterprises.sharing import PolicyError
 
     path = tmp_path / "bad.toml"
     path.write_text('[tax]\nfields = ["bankAccount"]\n')

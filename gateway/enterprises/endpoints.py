@@ -12,11 +12,11 @@ from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Caller, Operator, Principal
+from ..auth import repository as keys
 from ..db import ReadSession, RegistryWriteSession
 from ..errors import Forbidden, Invalid
 from ..problems import responses
-from ..registry.policy import policy_of
-from . import repository, service
+from . import service
 from .errors import (
     ChangePending,
     CodeTaken,
@@ -43,6 +43,7 @@ from .schemas import (
     RecordChange,
     VersionsOut,
 )
+from .sharing import policy_of
 
 router = APIRouter(prefix="/v1", tags=["enterprises"])
 
@@ -192,7 +193,7 @@ async def new_key(
 @router.get("/enterprises/{code}/keys", response_model=KeysOut, summary="List API keys (never the keys themselves)", responses=READ)
 async def list_keys(code: Code, caller: Caller, session: ReadSession) -> dict:
     ent = await service.visible(session, caller, code)
-    return {"keys": [service.key_out(k) for k in await repository.keys_of(session, enterprise_code=ent.code)]}
+    return {"keys": [service.key_out(k) for k in await keys.keys_of(session, enterprise_code=ent.code)]}
 
 
 @router.delete("/enterprises/{code}/keys/{key_id}", status_code=204, summary="Revoke an API key",

@@ -58,3 +58,17 @@ class EnterpriseVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+class RegistryShare(Base):
+    """One version announced to one regulator; its id is the regulator's changes-feed cursor."""
+
+    __tablename__ = "registry_shares"
+    __table_args__ = (Index("ix_registry_shares_regulator_id", "regulator", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    regulator: Mapped[str] = mapped_column(String(20))
+    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))  # registered, changed, suspended, reinstated, cancelled
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,14 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.times import iso, utcnow
 
+from .. import trail
 from ..audit import events as audit
-from ..audit import trail
 from ..auth import Principal, hash_key, new_api_key
+from ..auth import repository as keys
 from ..db import Effect, touch
 from ..errors import Invalid
 from ..models import ApiKey, Enterprise
-from ..registry.models import RegistryShare
-from ..registry.policy import SharingPolicy
 from ..routing.outbox import route_registration
 from . import repository
 from .certificates import describe
@@ -44,9 +43,10 @@ from .errors import (
     VersionNotFound,
     VersionNotPending,
 )
-from .models import EnterpriseVersion, VersionKind, VersionState
+from .models import EnterpriseVersion, RegistryShare, VersionKind, VersionState
 from .record import FIELDS, NEEDS_APPROVAL, EnterpriseStatus
 from .schemas import EnterpriseIn, RecordChange
+from .sharing import SharingPolicy
 
 # Lifecycle actions: the statuses each may start from, the status it leads to, and the version's kind.
 LIFECYCLE = {
@@ -351,7 +351,7 @@ def key_out(k: ApiKey) -> dict:
 async def issue_key(session: AsyncSession, *, enterprise_code: str | None = None, regulator: str | None = None,
                     revoke_others: bool = False) -> tuple[ApiKey, str]:
     if revoke_others:
-        await repository.revoke_keys(session, enterprise_code=enterprise_code, regulator=regulator)
+        await keys.revoke_keys(session, enterprise_code=enterprise_code, regulator=regulator)
     key = new_api_key()
     row = ApiKey(key_hash=hash_key(key), prefix=key[:12], enterprise_code=enterprise_code, regulator=regulator)
     session.add(row)
@@ -371,6 +371,6 @@ async def new_key_for(session: AsyncSession, caller: Principal, code: str, *, re
 
 async def revoke_key(session: AsyncSession, key_id: int, *, enterprise_code: str | None = None, regulator: str | None = None) -> None:
     """Revoke one key of an enterprise or a regulator; revoking a revoked key changes nothing."""
-    if not await repository.revoke_keys(session, enterprise_code=enterprise_code, regulator=regulator, key_id=key_id):
+    if not await keys.revoke_keys(session, enterprise_code=enterprise_code, regulator=regulator, key_id=key_id):
         raise KeyNotFound(f"{'enterprise ' + enterprise_code if enterprise_code else 'regulator ' + str(regulator)} has no key {key_id}")
     touch(session, Effect.CREDENTIALS)

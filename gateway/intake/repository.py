@@ -20,10 +20,10 @@ from schemas.catalog import ENTERPRISE_FIELDS, FILED, STATUS_DECLARED, STATUS_DE
 from schemas.documents import FiledDocument
 
 from ..audit import events as audit
-from ..audit.trail import note
 from ..auth import Principal
 from ..models import Document, DocumentParty, DocumentVersion, Enterprise, Message, Receipt, Rejection
 from ..routing.outbox import StoredMessage
+from ..trail import note
 from .answers import Filing, FilingResult, return_info
 from .findings import Finding, worst_code
 from .keys import document_status

@@ -11,17 +11,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, require_operator
+from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, UnknownRegulator, regulator_named, require_operator
+from ..auth import repository as keys
 from ..db import ReadSession, RegistryWriteSession, WriteSession
-from ..enterprises import repository as registrations
 from ..enterprises import service as enterprises
 from ..enterprises.errors import EnterpriseNotFound, KeyNotFound, VersionNotFound
 from ..enterprises.schemas import Code
+from ..enterprises.sharing import policy_of
 from ..errors import Forbidden
 from ..problems import responses
 from . import service
-from .errors import AccessLogPrivate, NotShared, UnknownRegulator
-from .policy import policy_of
+from .errors import AccessLogPrivate, NotShared
 from .schemas import (
     ACCESS_LOG_EXAMPLE,
     CHANGES_EXAMPLE,
@@ -45,7 +45,7 @@ def _json(example: object, description: str) -> dict:
              summary="Issue a regulator's API key (operator)", responses=responses(Forbidden, UnknownRegulator))
 async def regulator_key(name: Regulator, caller: Operator, session: RegistryWriteSession) -> dict:
     """A key for a regulator, shown once. It reads the registry in that regulator's view."""
-    row, key = await enterprises.issue_key(session, regulator=service.regulator_named(name))
+    row, key = await enterprises.issue_key(session, regulator=regulator_named(name))
     return {"apiKey": key, "id": row.id, "prefix": row.prefix}
 
 
@@ -54,14 +54,14 @@ async def regulator_key(name: Regulator, caller: Operator, session: RegistryWrit
                 "id": 2, "prefix": "swx_Q1w2E3r4", "createdAt": "2025-01-01T08:00:00+00:00", "revokedAt": None}]},
                 "the keys, never the keys themselves")})
 async def regulator_keys(name: Regulator, caller: Operator, session: ReadSession) -> dict:
-    keys = await registrations.keys_of(session, regulator=service.regulator_named(name))
-    return {"keys": [enterprises.key_out(k) for k in keys]}
+    found = await keys.keys_of(session, regulator=regulator_named(name))
+    return {"keys": [enterprises.key_out(k) for k in found]}
 
 
 @router.delete("/regulators/{name}/keys/{key_id}", status_code=204, summary="Revoke a regulator's API key (operator)",
                responses=responses(Forbidden, UnknownRegulator, KeyNotFound))
 async def revoke_regulator_key(name: Regulator, key_id: int, caller: Operator, session: RegistryWriteSession) -> Response:
-    await enterprises.revoke_key(session, key_id, regulator=service.regulator_named(name))
+    await enterprises.revoke_key(session, key_id, regulator=regulator_named(name))
     return Response(status_code=204)
 
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden
 
 
 class NotShared(Forbidden):
     type = "not-shared"
     description = "The sharing policy shares no registration with this regulator."
-
-
-class UnknownRegulator(NotFound):
-    type = "unknown-regulator"
-    description = "Regulators are customs, inspection, tax and fx."
 
 
 class AccessLogPrivate(Forbidden):

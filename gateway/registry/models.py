@@ -1,4 +1,4 @@
-"""What the registry shared with the regulators, and every time a regulator read a registration."""
+"""Every time a regulator received a registration (the access log the enterprise reads)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kit.times import utcnow
 
 from ..models import Base, Id
-
-
-class RegistryShare(Base):
-    """One version announced to one regulator; its id is the regulator's changes-feed cursor."""
-
-    __tablename__ = "registry_shares"
-    __table_args__ = (Index("ix_registry_shares_regulator_id", "regulator", "id"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    regulator: Mapped[str] = mapped_column(String(20))
-    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(12))  # registered, changed, suspended, reinstated, cancelled
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RegistryAccess(Base):

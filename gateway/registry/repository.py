@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..enterprises.models import EnterpriseVersion, VersionState
-from .models import RegistryAccess, RegistryShare
+from ..enterprises.models import EnterpriseVersion, RegistryShare, VersionState
+from .models import RegistryAccess
 
 SHARED_STATES = (VersionState.ACTIVE, VersionState.SUPERSEDED)  # took effect; pending and rejected ones never leave swx
 

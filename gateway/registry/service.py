@@ -6,25 +6,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.times import iso
 
+from .. import trail
 from ..audit import events as audit
-from ..audit import trail
-from ..auth import REGULATORS, Principal
+from ..auth import Principal
 from ..enterprises import repository as registrations
 from ..enterprises.errors import EnterpriseNotFound, VersionNotFound
 from ..enterprises.models import EnterpriseVersion
 from ..enterprises.service import current_row
+from ..enterprises.sharing import SharingPolicy
 from ..models import Enterprise
 from . import repository
-from .errors import AccessLogPrivate, NotShared, UnknownRegulator
+from .errors import AccessLogPrivate, NotShared
 from .models import RegistryAccess
-from .policy import SharingPolicy
 from .repository import SHARED_STATES
-
-
-def regulator_named(name: str) -> str:
-    if name not in REGULATORS:
-        raise UnknownRegulator(f"no regulator {name}; regulators are {', '.join(REGULATORS)}")
-    return name
 
 
 def fields_for(policy: SharingPolicy, regulator: str) -> tuple[str, ...]:

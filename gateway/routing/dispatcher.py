@@ -34,10 +34,10 @@ from kit.waits import wait_event
 
 from ..audit import events as audit
 from ..audit.events import split_topics
-from ..audit.trail import note
 from ..config import Settings
 from ..db import Database, Effect
 from ..models import Message
+from ..trail import note
 from . import repository
 from .models import Delivery, DeliveryKind, DeliveryState
 from .table import DeliveryMode, RoutingTable

@@ -8,12 +8,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..auth import REGULATORS, Caller, Operator, RegulatorCaller
+from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, UnknownRegulator
 from ..db import ReadSession, WriteSession
 from ..errors import Forbidden, TooLarge, UnsupportedMediaType
 from ..httpbody import XmlBody
 from ..problems import responses
-from ..registry.errors import UnknownRegulator
 from . import service
 from .declarations import readable_declaration
 from .errors import (

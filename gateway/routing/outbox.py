@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +17,13 @@ from kit.bulk import bulk_insert
 from kit.times import utcnow
 
 from ..audit import events as audit
-from ..audit.trail import note
 from ..db import Effect, touch
-from ..registry.policy import SharingPolicy
+from ..trail import note
 from .models import Delivery, DeliveryKind, DeliveryState
 from .table import RoutingTable
+
+if TYPE_CHECKING:
+    from ..enterprises.sharing import SharingPolicy
 
 
 @dataclass(slots=True)

@@ -12,10 +12,9 @@ from kit.times import iso, utcnow
 
 from ..audit import events as audit
 from ..audit.events import split_topics
-from ..audit.trail import note
-from ..auth import REGULATORS, Principal, require_operator, require_regulator
+from ..auth import Principal, regulator_named, require_operator, require_regulator
 from ..db import Effect, touch
-from ..registry.errors import UnknownRegulator
+from ..trail import note
 from . import repository
 from .dispatcher import Dispatcher, delivery_subject
 from .errors import DeliveryNotFound, NothingToAcknowledge, NotRetryable, NotYourRegulator, PushRegulator, UnknownState
@@ -35,8 +34,7 @@ def delivery_out(d: Delivery) -> dict:
 
 def own_regulator(caller: Principal, name: str) -> None:
     """The operator, or the regulator ``name`` itself."""
-    if name not in REGULATORS:
-        raise UnknownRegulator(f"no regulator {name}; regulators are {', '.join(REGULATORS)}")
+    regulator_named(name)
     if caller.is_operator:
         return
     require_regulator(caller)

@@ -24,8 +24,8 @@ from schemas.loader import ceb_schema
 
 from ..audit import events as audit
 from ..audit.events import split_topics
-from ..audit.trail import note
 from ..models import Document, Receipt
+from ..trail import note
 from . import repository
 from .errors import NotRoutedHere, ReceiptRejected, ReceiptUnmatched
 from .models import RegulatorReceipt, Verdict

@@ -15,13 +15,24 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
-from .enterprises import repository as registrations
-from .errors import Forbidden, Unauthorized
+from ..errors import Forbidden, NotFound, Unauthorized
+from . import repository
 
 KEY_PREFIX = "swx_"
 
 
 REGULATORS = ("customs", "inspection", "tax", "fx")
+
+
+class UnknownRegulator(NotFound):
+    type = "unknown-regulator"
+    description = "Regulators are customs, inspection, tax and fx."
+
+
+def regulator_named(name: str) -> str:
+    if name not in REGULATORS:
+        raise UnknownRegulator(f"no regulator {name}; regulators are {', '.join(REGULATORS)}")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,7 @@ async def authenticate(request: Request) -> Principal:
     if cache is not None and (known := cache.get(digest)) is not None:
         return known
     async with state.db.read() as session:
-        found = await registrations.key_owner(session, digest)
+        found = await repository.key_owner(session, digest)
     if found is None:
         raise Unauthorized("this API key is unknown or revoked")
     key, ent = found

@@ -1,5 +1,8 @@
 """Getting events into the ledger with the change they record: noted on the session, queued at commit.
 
+Part of the unit of work (``gateway/db.py`` flushes it before every commit); the events themselves are
+built in ``gateway/audit/events.py``.
+
 Business code calls ``note(session, event)`` wherever something happens (plain, synchronous); the
 code that owns the transaction calls ``await flush(session)`` just before it commits, which queues
 every noted event in ``ledger_pending`` in that same transaction, so an event exists exactly when
@@ -9,13 +12,16 @@ write path that forgets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ledger import submit_many
 
-from .events import Event
+if TYPE_CHECKING:
+    from .audit.events import Event
 
 _KEY = "swx.audit.events"
 

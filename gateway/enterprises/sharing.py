@@ -1,6 +1,6 @@
 """The sharing policy: which fields of a registration each regulator may see.
 
-Read from ``gateway/registry/sharing.toml`` or the file ``SWX_SHARING_POLICY`` names, once, at
+Read from ``gateway/enterprises/sharing.toml`` or the file ``SWX_SHARING_POLICY`` names, once, at
 start-up; a policy naming an unknown regulator or field stops the service from starting.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..auth import REGULATORS
-from ..enterprises.record import FIELDS, IDENTITY, METADATA
 from ..tomlfile import read_toml
+from .record import FIELDS, IDENTITY, METADATA
 
 DEFAULT_POLICY = Path(__file__).with_name("sharing.toml")
 ENV_VAR = "SWX_SHARING_POLICY"
@@ -83,7 +83,7 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> SharingPolicy:
 
 
 def policy_of(app: Any) -> SharingPolicy:
-    """The application's policy: loaded by ``gateway.registry.install`` at start-up, else now."""
+    """The application's policy: loaded by ``create_app`` at start-up, else now."""
     policy = getattr(app.state, "sharing_policy", None)
     if policy is None:
         policy = app.state.sharing_policy = load_policy()
