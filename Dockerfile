@@ -13,6 +13,8 @@ COPY schemas ./schemas
 COPY adapters ./adapters
 COPY ledger ./ledger
 COPY mock_customs ./mock_customs
+COPY kit ./kit
+COPY replay ./replay
 RUN pip install --no-cache-dir . && useradd --create-home swx && mkdir /data && chown swx /data
 
 USER swx
