@@ -25,8 +25,9 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from mock_customs.base import Context, Delivered, Regulator
+from mock_customs.base import Context, Regulator
 from mock_customs.config import MockSettings
+from mock_customs.documents import Delivered
 from mock_customs.faults import FaultInjector, Faults, FaultsPatch
 from mock_customs.inbound import Unreadable, read_message
 

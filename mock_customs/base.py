@@ -26,30 +26,10 @@ import httpx
 from lxml import etree
 
 from mock_customs.config import MockSettings
-from schemas.catalog import CEB_NS, FILED, MessageType
+from mock_customs.documents import Delivered
+from mock_customs.inbound import Unreadable, parse_safely
+from schemas.catalog import CEB_NS, FILED
 from schemas.receipts import new_guid
-
-
-@dataclass
-class ReceivedDoc:
-    index: int  # 1-based position in the message
-    head: dict[str, str]  # head fields (local names -> text)
-    lines: list[dict[str, str]]  # line fields per line (OrderList, InventoryList, …), [] if none
-
-
-@dataclass
-class Delivered:
-    delivery_id: str  # X-Swx-Delivery
-    guid: str  # the CEB message guid (root attribute)
-    code: str  # "621", … (schemas.catalog FILED key)
-    filer: str  # X-Swx-Filer
-    raw: bytes  # the CEB message bytes (unwrapped from DxpMsg Data)
-    docs: list[ReceivedDoc]  # only the documents not received before (deduped by head guid)
-
-    @property
-    def mtype(self) -> MessageType:
-        return FILED[self.code]
-
 
 MAX_RECEIPT_BYTES = 16 * 1024 * 1024  # far above a receipt of 100 return nodes
 # Receipt messages whose root holds nothing but return nodes (Tax bills for CEB816), each standing alone:
@@ -60,9 +40,6 @@ MERGE_MAX = 100  # return nodes one CEB receipt message may carry (maxOccurs="10
 
 def _read_receipt(body: bytes) -> etree._Element | None:
     """A receipt the stand-ins wrote, parsed as hostile all the same (the stand-ins' safe parser)."""
-    # imported here: inbound reads deliveries into this module's types
-    from mock_customs.inbound import Unreadable, parse_safely
-
     try:
         return parse_safely(body, MAX_RECEIPT_BYTES)
     except Unreadable:

@@ -56,7 +56,8 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from mock_customs.base import Context, Delivered, ReceivedDoc, Regulator
+from mock_customs.base import Context, Regulator
+from mock_customs.documents import Delivered, ReceivedDoc
 from schemas.catalog import FILED, MessageType
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
