@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,21 +24,16 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from mock_customs.base import Context, Delivered, Regulator
+from kit.web import NO_OTEL
+from mock_customs.base import Context, Regulator
 from mock_customs.config import MockSettings
+from mock_customs.documents import Delivered
 from mock_customs.faults import FaultInjector, Faults, FaultsPatch
 from mock_customs.inbound import Unreadable, read_message
 
 # Where each regulator lives; the class is the module's Regulator subclass with that ``name``.
 MODULES = {"customs": "mock_customs.customs", "inspection": "mock_customs.inspection",
            "tax": "mock_customs.tax", "fx": "mock_customs.fx"}
-
-# FastAPI's OpenTelemetry hooks read the environment on every request; the stand-ins need none.
-NO_OTEL: dict = (
-    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
-    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
-)
-
 
 class TooLarge(Exception):
     pass

@@ -22,9 +22,9 @@ class MockSettings(BaseSettings):
     delivery_token: str | None = None  # POST /messages and /registrations must carry it when set
     operator_token: str | None = None  # the admin endpoints are refused while it is unset
     max_body_bytes: int = 10 * 1024 * 1024  # a DxpMsg of 100 documents stays far below this
-    receipt_backoff: float = 0.2  # first retry delay of the receipt sender, doubled per attempt
-    receipt_backoff_max: float = 30.0
-    # Receipts in flight at once; each document's still go in order (base.Context). Receipts per
+    receipt_backoff: float = 0.2  # longest first retry wait of the receipt sender (full jitter), doubled per attempt
+    receipt_backoff_max: float = 30.0  # longest retry wait
+    # Receipts in flight at once; each document's still go in order (sender.ReceiptSender). Receipts per
     # second ≈ senders ÷ the window's time per receipt: 16 at 20 ms is ~800/s, ~130 clean
     # declarations/s for customs (six receipts each). Raise it when the window is slower.
     senders: int = Field(16, ge=1, le=1024)
@@ -44,3 +44,12 @@ class MockSettings(BaseSettings):
     fx_quota_usd: Decimal = Decimal(50000)
     inspection_delay: float = 0.5
     tax_wait: float = 30.0
+
+    def window_url(self, path: str) -> str:
+        """``path`` on the window."""
+        return self.gateway_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def auth_headers(self, regulator: str) -> dict[str, str]:
+        """The ``regulator``'s key at the window as a bearer token, or nothing when it has none."""
+        key = self.keys.get(regulator)
+        return {"Authorization": f"Bearer {key}"} if key else {}

@@ -56,7 +56,8 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from mock_customs.base import Context, Delivered, ReceivedDoc, Regulator
+from mock_customs.base import Context, Regulator
+from mock_customs.documents import Delivered, ReceivedDoc
 from schemas.catalog import FILED, MessageType
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
@@ -141,18 +142,19 @@ class ListCase:
                 "state": self.state, "history": list(self.history), "charged": _money(self.charged)}
 
 
-class Outbox:
-    """Receipts and timers gathered while deciding; receipts are queued first, then the timers start,
-    so a list's 120 always leaves before its 399 however short the step delay."""
+class Unsent:
+    """What customs has decided but not yet sent: the receipts and timers gathered while deciding.
+    Receipts are queued first, then the timers start, so a list's 120 always leaves before its 399
+    however short the step delay."""
 
     def __init__(self) -> None:
         self.returns: dict[str, list[DocumentReturn]] = {}
-        self.timers: list[tuple[float, Callable[[Outbox], None]]] = []
+        self.timers: list[tuple[float, Callable[[Unsent], None]]] = []
 
     def add(self, mtype: MessageType, fields: dict[str, str], status: str, info: str) -> None:
         self.returns.setdefault(mtype.code, []).append(DocumentReturn(fields, status, info))
 
-    def after(self, seconds: float, step: Callable[[Outbox], None]) -> None:
+    def after(self, seconds: float, step: Callable[[Unsent], None]) -> None:
         self.timers.append((seconds, step))
 
 
@@ -195,7 +197,7 @@ class Customs(Regulator):
             await self._learn_credit(msg.docs)
 
     async def on_message(self, msg: Delivered) -> None:
-        out = Outbox()
+        out = Unsent()
         handler = {
             ORDER.code: self._order, PAYMENT.code: self._payment, WAYBILL.code: self._waybill,
             STATUS.code: self._status, LIST.code: self._list, CANCEL.code: self._cancel,
@@ -224,7 +226,7 @@ class Customs(Regulator):
                 raise HTTPException(404, f"no list for ebcCode {decision.ebcCode}, orderNo {decision.orderNo}")
             if case.state != "review":
                 raise HTTPException(409, f"the list is {case.state}, not held for review")
-            out = Outbox()
+            out = Unsent()
             if decision.release:
                 self._conclude(case, out, note=decision.note)
             else:
@@ -301,38 +303,38 @@ class Customs(Regulator):
         return None
 
     # ------------------------------------------------------------------ receipts
-    async def _flush(self, out: Outbox) -> None:
+    async def _flush(self, out: Unsent) -> None:
         for code, returns in out.returns.items():
             for i in range(0, len(returns), 100):
                 await self.ctx.send_receipt(receipt_xml(FILED[code], returns[i:i + 100]))
         # Steps due together share one timer, and so one receipt per type when they fire (the lists of a
         # delivery conclude in one CEB622, not one each); steps of different deliveries that fall due at
         # once go out as separate receipts, which the sender merges when it is busy.
-        due: dict[float, list[Callable[[Outbox], None]]] = {}
+        due: dict[float, list[Callable[[Unsent], None]]] = {}
         for seconds, step in out.timers:
             due.setdefault(seconds, []).append(step)
         for seconds, steps in due.items():
             self.ctx.later(seconds, self._stepper(steps))
 
-    def _stepper(self, steps: list[Callable[[Outbox], None]]) -> Callable[[], Any]:
+    def _stepper(self, steps: list[Callable[[Unsent], None]]) -> Callable[[], Any]:
         async def run() -> None:
-            out = Outbox()
+            out = Unsent()
             for step in steps:
                 step(out)
             await self._flush(out)
         return run
 
-    def _answer(self, out: Outbox, mtype: MessageType, head: dict[str, str], status: str, info: str,
+    def _answer(self, out: Unsent, mtype: MessageType, head: dict[str, str], status: str, info: str,
                 pre_no: str | None = None) -> None:
         out.add(mtype, document_fields(mtype, head, pre_no), status, info)
 
-    def _list_receipt(self, out: Outbox, case: ListCase, status: str, info: str) -> None:
+    def _list_receipt(self, out: Unsent, case: ListCase, status: str, info: str) -> None:
         case.history.append(status)
         head = {**case.head, "invtNo": case.invt_no or ""}
         self._answer(out, LIST, head, status, info, case.pre_no)
 
     # ------------------------------------------------------------------ order, payment, waybill, …
-    def _keep(self, store: dict[Key, ReceivedDoc], key: Key, doc: ReceivedDoc, mtype: MessageType, out: Outbox,
+    def _keep(self, store: dict[Key, ReceivedDoc], key: Key, doc: ReceivedDoc, mtype: MessageType, out: Unsent,
               what: str) -> None:
         """appType 1/2 stores (a change replaces), 3 removes; each answered on its own."""
         if doc.head.get("appType") == "3":
@@ -344,11 +346,11 @@ class Customs(Regulator):
         store[key] = doc
         self._answer(out, mtype, doc.head, ACCEPTED, f"{what} accepted into customs (海关入库)")
 
-    def _order(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _order(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         self._keep(self.orders, (h.get("ebpCode", ""), h.get("orderNo", "")), doc, ORDER, out, "order")
 
-    def _payment(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _payment(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         own = (h.get("payCode", ""), h.get("payTransactionId", ""))
         link = self.payment_links.get(own)
@@ -366,16 +368,16 @@ class Customs(Regulator):
         self.payments[new_link] = doc
         self._answer(out, PAYMENT, h, ACCEPTED, "payment accepted into customs (海关入库)")
 
-    def _waybill(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _waybill(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         self._keep(self.waybills, (h.get("logisticsCode", ""), h.get("logisticsNo", "")), doc, WAYBILL, out, "waybill")
 
-    def _status(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _status(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         self.statuses.setdefault((h.get("logisticsCode", ""), h.get("logisticsNo", "")), []).append(doc)
         self._answer(out, STATUS, h, ACCEPTED, "waybill status accepted into customs (海关入库)")
 
-    def _arrival(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _arrival(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         key = (h.get("operatorCode", ""), h.get("billNo", ""))
         if h.get("appType") == "3":
@@ -395,7 +397,7 @@ class Customs(Regulator):
         return f"{office}{_year(h.get('appTime'))}R{self._rkd_serial:09d}"
 
     # ------------------------------------------------------------------ declaration lists
-    def _list(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _list(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         key = (h.get("ebcCode", ""), h.get("orderNo", ""))
         existing = self.lists.get(key)
@@ -463,7 +465,7 @@ class Customs(Regulator):
         waybill_key = (h.get("logisticsCode", ""), h.get("logisticsNo", ""))
         return self.orders.get(order_key), self.payments.get(order_key), self.waybills.get(waybill_key)
 
-    def _give_up(self, case: ListCase, out: Outbox) -> None:
+    def _give_up(self, case: ListCase, out: Unsent) -> None:
         if self.lists.get(case.key) is not case or case.state != "waiting":
             self._settle(case)
             return
@@ -480,7 +482,7 @@ class Customs(Regulator):
         self._reject(case, out, f"{MISSING_DOCUMENTS} not received within {wait:g} s: {'; '.join(missing)}")
         self._settle(case)
 
-    def _evaluate(self, case: ListCase, out: Outbox) -> None:
+    def _evaluate(self, case: ListCase, out: Unsent) -> None:
         """Match a waiting list once its three documents are in, then check the limits and accept."""
         if case.state != "waiting" or self.lists.get(case.key) is not case:
             return
@@ -528,21 +530,21 @@ class Customs(Regulator):
             if invt_no not in self.by_invt:
                 return invt_no
 
-    def _hold(self, case: ListCase, out: Outbox, flagged: str) -> None:
+    def _hold(self, case: ListCase, out: Unsent, flagged: str) -> None:
         if case.state != "accepted":
             return
         case.state = "review"
         code = case.head.get(flagged)
         self._list_receipt(out, case, REVIEW, f"manual review (人工审核): {flagged} {code} is rated dishonest")
 
-    def _conclude(self, case: ListCase, out: Outbox, note: str = "") -> None:
+    def _conclude(self, case: ListCase, out: Unsent, note: str = "") -> None:
         if case.state not in ("accepted", "review"):
             return
         case.state = "concluded"
         self._list_receipt(out, case, CONCLUDED, "concluded (海关审结)" + (f": {note}" if note else ""))
         out.after(self.ctx.settings.step_delay, lambda o, c=case: self._release(c, o))
 
-    def _release(self, case: ListCase, out: Outbox) -> None:
+    def _release(self, case: ListCase, out: Unsent) -> None:
         if case.state != "concluded":
             return
         case.state = "released"
@@ -556,7 +558,7 @@ class Customs(Regulator):
             case.charged -= amount
         return amount
 
-    def _reject(self, case: ListCase, out: Outbox, info: str) -> None:
+    def _reject(self, case: ListCase, out: Unsent, info: str) -> None:
         self._uncharge(case, case.charged)
         case.state = "rejected"
         self._list_receipt(out, case, REJECTED, info)
@@ -566,7 +568,7 @@ class Customs(Regulator):
         case = self.by_invt.get(h.get("invtNo") or "")
         return case if case is not None and case.head.get("ebcCode") == h.get("ebcCode") else None
 
-    def _cancel(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _cancel(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         case = self._case_for(h)
         if case is None:
@@ -585,7 +587,7 @@ class Customs(Regulator):
         self._answer(out, CANCEL, h, CONCLUDED, f"list {case.invt_no} cancelled (撤销审结); CNY {_money(given)} "
                      f"given back to the buyer's {case.year} account", case.pre_no)
 
-    def _refund(self, doc: ReceivedDoc, out: Outbox) -> None:
+    def _refund(self, doc: ReceivedDoc, out: Unsent) -> None:
         h = doc.head
         case = self._case_for(h)
         if case is None:

@@ -30,7 +30,8 @@ from typing import Any
 from schemas.catalog import FILED
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
-from .base import Delivered, Regulator
+from .base import Regulator
+from .documents import Delivered
 
 log = logging.getLogger("swx.mock.inspection")
 

@@ -49,7 +49,8 @@ from schemas.builder import RETAIL_FACTOR, VAT_RATE, money
 from schemas.catalog import CEB_NS
 from schemas.receipts import new_guid, return_time
 
-from .base import Delivered, Regulator
+from .base import Regulator
+from .documents import Delivered
 
 log = logging.getLogger("swx.mock.tax")
 

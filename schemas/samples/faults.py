@@ -22,25 +22,31 @@ the regulators' timing.
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lxml import etree
 
-from schemas.builder import Doc, money, number
+from schemas.builder import Doc, MessageBuilder, money, number
 from schemas.catalog import DXP_NS, FILED
 from schemas.fields import FIELDS, names
 from schemas.identifiers import id_check_char, make_id_number
 
-from .cast import bad_uscc
+from .cast import Buyers, Cast, bad_uscc
+from .declarations import Decl, Filing
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .generator import Decl, Generator
 
-ACCEPTED: dict[str, Any] = {"outcome": "accepted"}
+class Drawing(Protocol):
+    """What building a fault takes from the generator drawing the set (``generator.Generator``)."""
+
+    rng: random.Random  # the set's own choices
+    b: MessageBuilder
+    cast: Cast
+    buyers: Buyers
+
 XML_REFUSED = {"outcome": "rejected", "httpStatus": 400, "layer": "xml", "code": "0001"}
 SCHEMA_REFUSED = {"outcome": "rejected", "httpStatus": 422, "layer": "schema", "code": "0002"}
 BAD_ENTERPRISE, WRONG_ROLE = "-10102", "-10101"
@@ -175,28 +181,6 @@ def max_len(node: str, name: str) -> int:
     return next(f.max_len for f in FIELDS[node] if f.name == name) or 0
 
 
-# --- filings ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Filing:
-    """One file of the set before it is serialised."""
-
-    code: str
-    sender: Any  # cast.Firm whose key files it
-    docs: list[Doc]
-    fault: str | None = None
-    expect: dict[str, Any] = field(default_factory=lambda: dict(ACCEPTED))
-    cop: Any = None  # cast.Firm named in BaseTransfer when it is not the sender
-    sign: bool | None = None
-    guid: str | None = None
-    raw: Callable[[bytes], bytes] | None = None  # change the serialised CEB message
-    envelope: bool | None = None  # None: as the sender usually sends
-    env: dict[str, str] = field(default_factory=dict)  # wrap_dxp arguments
-    env_raw: Callable[[bytes, bytes], bytes] | None = None  # change the serialised envelope (given the message)
-    role: str = ""  # "clean" (a document of the declaration), "fault" (refused), "extra" (513, 711, a change)
-
-
 def _other(firms: list[Any], than: Any) -> Any:
     return next(f for f in firms if f.customs_code != than.customs_code)
 
@@ -219,7 +203,7 @@ def _data_as_text(envelope: bytes, message: bytes) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8") + b"\n"
 
 
-def file_fault(g: Generator, d: Decl, kind: str) -> None:
+def file_fault(g: Drawing, d: Decl, kind: str) -> None:
     """Put a refused filing of ``kind`` into ``d.filings``: before the clean filing it spoils (which
     then stands as the firm's corrected version), or after it when the fault needs it filed first."""
     fk = BY_NAME[kind]
@@ -420,7 +404,7 @@ def file_fault(g: Generator, d: Decl, kind: str) -> None:
 # --- declaration faults ---------------------------------------------------------------------------
 
 
-def declaration_fault(g: Generator, d: Decl, kind: str) -> None:
+def declaration_fault(g: Drawing, d: Decl, kind: str) -> None:
     """Change ``d.docs`` so that a regulator refuses (or holds) the declaration; label the file."""
     rng = g.rng
     o, p, w, i = (d.docs[k] for k in ("order", "payment", "waybill", "inventory"))

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ from .cast import (
     Firm,
     make_cast,
 )
-from .faults import BY_NAME, KIND_OF, KINDS, Filing, declaration_fault, edit, file_fault
+from .declarations import Decl, Filing
+from .faults import BY_NAME, KIND_OF, KINDS, declaration_fault, edit, file_fault
 
 SENDER_ROLE = {"311": "ebp", "411": "pay", "511": "logistics", "513": "logistics", "621": "agent", "711": "operator"}
 CODE_OF = {kind: code for code, kind in KIND_OF.items()}
@@ -65,34 +66,6 @@ class SampleSummary:
         return (f"{self.path}: {self.declarations} declarations ({self.faulty} with a fault, {len(self.faults)} kinds; "
                 f"expected {states}), {self.files} files ({self.refused_files} to be refused), "
                 f"{self.enterprises} enterprises; seed {self.seed}; see README.txt")
-
-
-@dataclass
-class Decl:
-    id: str
-    firms: dict[str, Firm]
-    parties: Parties
-    docs: dict[str, Doc]
-    buyer: Buyer
-    fault: str | None = None
-    after: str | None = None
-    expect: dict[str, Any] = field(default_factory=lambda: {"state": "released"})
-    filings: list[Filing] = field(default_factory=list)
-    missing: str | None = None  # a document never filed (match.missing-document)
-    labelled: str | None = None  # the document carrying a declaration fault
-
-    @property
-    def paid(self) -> Decimal:
-        return Decimal(self.docs["order"].head["acturalPaid"])
-
-    @property
-    def year(self) -> str:
-        return self.docs["inventory"].head["declTime"][:4]
-
-    @property
-    def charged(self) -> bool:
-        """Whether customs takes this declaration's acturalPaid into the buyer's yearly account."""
-        return self.expect["state"] in ("released", "review") or self.expect.get("code") == "-621501"
 
 
 class Generator:
