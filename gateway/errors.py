@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     """Base of every error the window answers. Subclasses set ``type``, ``title`` and ``status``."""
 
-    type: ClassVar[str] = "bad-request"
-    title: ClassVar[str] = "Bad Request"
-    status: ClassVar[int] = 400
-    description: ClassVar[str] = "The request cannot be served as sent."
+    type: ClassVar[str] = "error"
+    title: ClassVar[str] = "Error"
+    status: ClassVar[int] = 500
+    description: ClassVar[str] = "The window could not serve the request; the detail says why."
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
