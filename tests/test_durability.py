@@ -14,13 +14,14 @@ import sys
 import time
 
 import httpx
-from conftest import ROOT, _healthy, eventually, spawn_swx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.models import Message
 from ledger.store import entries, pending
 from schemas.builder import MessageBuilder, Parties, Party
+from tests.fixtures.paths import ROOT
+from tests.fixtures.server import _healthy, eventually, spawn_swx
 
 FIRM = Party("3301966DUR", "持久性测试贸易有限公司", "DXPENT3301966DUR")
 # A longer run for the record: SWX_DURABILITY_FILINGS=8000 SWX_DURABILITY_KILL_AFTER=4000

@@ -5,11 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 
 import pytest
-from conftest import party_of
 from lxml import etree
 
 from schemas.catalog import CEB_NS, FILED
 from schemas.loader import ceb_schema
+from tests.fixtures.parties import party_of
 
 
 def _docs_for(builder, code: str, parties):

@@ -12,7 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from conftest import party_of
 from lxml import etree
 
 from gateway.intake.documents import schema_fields
@@ -30,6 +29,7 @@ from schemas.identifiers import (
     make_uscc,
 )
 from schemas.loader import ceb_schema
+from tests.fixtures.parties import party_of
 
 CODE = {kind: m.code for kind, m in BY_KIND.items()}
 ORDER, LIST = BY_KIND["order"], BY_KIND["inventory"]

@@ -18,7 +18,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, event, insert, select, text, update
@@ -54,8 +53,8 @@ from ledger.verify import (
     verify_consistency_proof,
     verify_inclusion_proof,
 )
+from tests.fixtures.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "swx.test/ledger"
 
 

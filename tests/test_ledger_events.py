@@ -12,12 +12,13 @@ import sys
 from dataclasses import replace
 
 import pytest
-from conftest import eventually, party_of
 
 from gateway.audit.events import digest_of, sha256_hex
 from ledger import leaf_hash, verify_checkpoint
 from ledger.verify import check_bundle, verify_consistency_proof, verify_inclusion_proof
 from schemas.builder import Doc, Parties
+from tests.fixtures.parties import party_of
+from tests.fixtures.server import eventually
 
 
 def all_entries(swx, auth) -> list[dict]:

@@ -6,24 +6,20 @@ import base64
 import importlib
 import shutil
 import subprocess
-import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the project is not installed in the venv
-    sys.path.insert(0, str(ROOT))
+from schemas import signature  # (not `from … import test_signing_identity`: pytest would collect it)
+from schemas.builder import CONSUMPTION_TAX, Doc, MessageBuilder, Parties, combined_rate
+from schemas.catalog import CEB_NS, DS_NS, DXP_NS, FILED
+from schemas.fields import FIELDS, names
+from schemas.identifiers import is_customs_code, is_valid_id_number, is_valid_uscc
+from tests.fixtures.paths import REFERENCE
 
-from schemas import signature  # noqa: E402  (not `from … import test_signing_identity`: pytest would collect it)
-from schemas.builder import CONSUMPTION_TAX, Doc, MessageBuilder, Parties, combined_rate  # noqa: E402
-from schemas.catalog import CEB_NS, DS_NS, DXP_NS, FILED  # noqa: E402
-from schemas.fields import FIELDS, names  # noqa: E402
-from schemas.identifiers import is_customs_code, is_valid_id_number, is_valid_uscc  # noqa: E402
-
-OFFICIAL = ROOT.parent / "shared" / "reference" / "ceb-202205" / "xsd"
+OFFICIAL = REFERENCE / "xsd"
 needs_official = pytest.mark.skipif(not (OFFICIAL / "import.xsd").is_file(), reason="official XSDs not present")
 CODES = ("311", "411", "511", "513", "621", "623", "625", "711")
 SEEDS = (1, 2, 3, 42, 2024)

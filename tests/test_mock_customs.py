@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import serving
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 
@@ -31,6 +30,7 @@ from mock_customs.customs import Customs
 from schemas.builder import Doc, MessageBuilder, Parties
 from schemas.catalog import CEB_NS
 from schemas.loader import ceb_schema
+from tests.fixtures.server import serving
 
 KEY = "swx_reg_customs_test_key"
 DELIVERY = "delivery-token-for-tests"

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 import time
 from decimal import Decimal as D
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from lxml import etree
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the project is not installed in the venv
-    sys.path.insert(0, str(ROOT))
-
-from conftest import serving
 
 from mock_customs.config import MockSettings
 from mock_customs.fx import FLAGGED, Fx, FxLedger
@@ -42,6 +34,7 @@ from mock_customs.tax import (
 from schemas.builder import CONSUMPTION_TAX, MessageBuilder, retail_tax, wrap_dxp
 from schemas.catalog import CEB_NS
 from schemas.loader import ceb_schema
+from tests.fixtures.server import serving
 
 C = f"{{{CEB_NS}}}"
 LIMIT = D(5000)

@@ -18,17 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
-    ROOT,
-    Spawned,
-    _free_port,
-    _healthy,
-    eventually,
-    scratch_database_url,
-)
 
 import schemas.builder as builder_module
 from schemas.builder import MessageBuilder
+from tests.fixtures.paths import ROOT
+from tests.fixtures.server import Spawned, _free_port, _healthy, eventually, scratch_database_url
 
 REGULATORS = ("customs", "inspection", "tax", "fx")
 DELIVERY_TOKEN = "swx_dl_multiprocess_" + "d" * 20

@@ -9,16 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import random
 import tomllib
-from pathlib import Path
 
 import pytest
-from conftest import Firm, party_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from schemas.identifiers import make_customs_code, make_uscc
+from tests.fixtures.client import Firm
+from tests.fixtures.parties import party_of
+from tests.fixtures.paths import ROOT
 
 REGULATORS = ("customs", "inspection", "tax", "fx")
 FIELDS = (
@@ -26,7 +27,7 @@ FIELDS = (
     "roles", "creditRating", "validFrom", "validTo", "contact", "dxpId", "certificates",
 )
 METADATA = {"code", "version", "status"}
-POLICY_FILE = Path(__file__).resolve().parents[1] / "gateway" / "registry" / "sharing.toml"
+POLICY_FILE = ROOT / "gateway" / "registry" / "sharing.toml"
 # The shorthands the policy file documents in its header.
 SHORTHANDS = {"identity": {"customsCode", "uscc", "name"}, "validity": {"validFrom", "validTo"}, "*": set(FIELDS)}
 

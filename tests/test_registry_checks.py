@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import party_of
 
 from schemas.builder import Parties, Party
 from schemas.identifiers import make_customs_code
+from tests.fixtures.parties import party_of
 
 ROLE_OF = {"ebpCode": "ebp", "ebcCode": "ebc", "payCode": "pay", "logisticsCode": "logistics", "agentCode": "agent",
            "operatorCode": "operator", "areaCode": "area"}

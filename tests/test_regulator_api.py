@@ -4,17 +4,15 @@ and, in pull mode, read its inbox and confirm it."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import party_of, spawn_swx
 from lxml import etree
 
 from schemas.catalog import CEB_NS, DXP_NS, FILED
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures.parties import party_of
+from tests.fixtures.server import spawn_swx
 
 
 def regulator_key(swx, name: str) -> dict:

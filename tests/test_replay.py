@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OPERATOR_TOKEN
 from rich.console import Console
 
 from gateway.replay import ManifestError, ReplayResult, replay, run_replay
@@ -31,6 +30,7 @@ from gateway.replay.runner import TokenBucket
 from gateway.replay.senders import segment
 from gateway.replay.summary import percentile, summarise
 from schemas.builder import Doc, MessageBuilder, Parties, money
+from tests.fixtures.server import OPERATOR_TOKEN
 
 CODES = {"order": "311", "payment": "411", "waybill": "511", "inventory": "621"}
 CORE = ("order", "payment", "waybill", "inventory")
@@ -375,7 +375,8 @@ def test_two_hundred_declarations_replay_through_the_cli_without_a_mismatch(sett
     import subprocess
     import sys
 
-    from conftest import ROOT, spawn_swx
+    from tests.fixtures.paths import ROOT
+    from tests.fixtures.server import spawn_swx
 
     from schemas.samples import generate
 

@@ -2,7 +2,7 @@
 tax, fx mounted at /mock), their CEB receipts posted back, and each declaration's overall state as
 ``GET /v1/declarations/{ebpCode}/{orderNo}`` shows it -- all over HTTP, on SQLite or PostgreSQL.
 
-The stand-ins run with the test settings of conftest: customs waits 4 s for a list's documents and
+The stand-ins run with the test settings (``MOCK_ENV`` in tests/fixtures/server.py): customs waits 4 s for a list's documents and
 steps 120 -> 399 -> 800 0.05 s apart, inspection holds restricted goods for 0.3 s.
 
 Goods are chosen, not drawn at random (``goods_declaration``): the order's lines are built from the
@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import OPERATOR_TOKEN, Firm, party_of, register_parties
 
 from schemas.builder import (
     PRODUCTS,
@@ -33,6 +32,9 @@ from schemas.builder import (
     retail_tax,
 )
 from schemas.identifiers import make_id_number
+from tests.fixtures.client import Firm
+from tests.fixtures.parties import party_of, register_parties
+from tests.fixtures.server import OPERATOR_TOKEN
 
 CODES = {"order": "311", "payment": "411", "waybill": "511", "inventory": "621", "cancel": "623", "refund": "625"}
 CORE = ("order", "payment", "waybill", "inventory")

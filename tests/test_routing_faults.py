@@ -12,7 +12,10 @@ import time
 
 import httpx
 import pytest
-from conftest import ROOT, eventually, party_of, spawn_swx
+
+from tests.fixtures.parties import party_of
+from tests.fixtures.paths import ROOT
+from tests.fixtures.server import eventually, spawn_swx
 
 
 def faults(http: httpx.Client, operator: dict, regulator: str, **setting) -> None:

@@ -18,14 +18,11 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 from lxml import etree
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
-REFERENCE = SHARED / "reference" / "ceb-202205"
+from tests.fixtures.paths import REFERENCE
+
 OFFICIAL_IMPORT = REFERENCE / "xsd" / "import.xsd"
 OFFICIAL_TERMINAL = REFERENCE / "xsd" / "terminal.xsd"
 SAMPLES_DIR = REFERENCE / "samples" / "import"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from conftest import party_of
+from tests.fixtures.parties import party_of
+
 
 
 def stats(swx, auth=None, **params) -> dict:

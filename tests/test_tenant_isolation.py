@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import party_of
+
+from tests.fixtures.parties import party_of
 
 
 @pytest.fixture(scope="module")
