@@ -2,8 +2,9 @@
 tax, fx mounted at /mock), their CEB receipts posted back, and each declaration's overall state as
 ``GET /v1/declarations/{ebpCode}/{orderNo}`` shows it -- all over HTTP, on SQLite or PostgreSQL.
 
-The stand-ins run with the test settings (``MOCK_ENV`` in tests/fixtures/server.py): customs waits 4 s for a list's documents and
-steps 120 -> 399 -> 800 0.05 s apart, inspection holds restricted goods for 0.3 s.
+The stand-ins run with the test settings (``MOCK_ENV`` in tests/fixtures/server.py): customs waits
+4 s for a list's documents and steps 120 -> 399 -> 800 0.05 s apart, inspection holds restricted goods
+for 0.3 s.
 
 Goods are chosen, not drawn at random (``goods_declaration``): the order's lines are built from the
 products given, its ``taxTotal`` / ``acturalPaid`` are recomputed for them, and the payment, waybill
