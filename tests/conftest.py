@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.client",
     "tests.fixtures.parties",
+    "tests.fixtures.ledger",
 ]
