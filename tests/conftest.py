@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.client",
     "tests.fixtures.parties",
     "tests.fixtures.ledger",
+    "tests.fixtures.mock_customs",
 ]
