@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.parties",
     "tests.fixtures.ledger",
     "tests.fixtures.mock_customs",
+    "tests.fixtures.regulators",
 ]
