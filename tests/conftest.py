@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.ledger",
     "tests.fixtures.mock_customs",
     "tests.fixtures.regulators",
+    "tests.fixtures.registration",
 ]
