@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.client",
     "tests.fixtures.parties",
+    "tests.fixtures.intake",
     "tests.fixtures.ledger",
     "tests.fixtures.mock_customs",
     "tests.fixtures.regulators",
