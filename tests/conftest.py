@@ -15,5 +15,6 @@ pytest_plugins = [
     "tests.fixtures.ledger",
     "tests.fixtures.mock_customs",
     "tests.fixtures.regulators",
+    "tests.fixtures.messages",
     "tests.fixtures.registration",
 ]

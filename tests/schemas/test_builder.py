@@ -1,81 +1,19 @@
-"""The message builder makes valid, consistent CEB import messages; the signer signs them for real."""
+"""The message builder makes valid, consistent CEB import messages."""
 
 from __future__ import annotations
 
 import base64
-import importlib
-import shutil
-import subprocess
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from schemas import signature  # (not `from … import test_signing_identity`: pytest would collect it)
 from schemas.builder import CONSUMPTION_TAX, Doc, MessageBuilder, Parties, combined_rate
-from schemas.catalog import CEB_NS, DS_NS, DXP_NS, FILED
+from schemas.catalog import DS_NS, DXP_NS, FILED
 from schemas.fields import FIELDS, names
 from schemas.identifiers import is_customs_code, is_valid_id_number, is_valid_uscc
-from tests.fixtures.paths import REFERENCE
-
-OFFICIAL = REFERENCE / "xsd"
-needs_official = pytest.mark.skipif(not (OFFICIAL / "import.xsd").is_file(), reason="official XSDs not present")
-CODES = ("311", "411", "511", "513", "621", "623", "625", "711")
-SEEDS = (1, 2, 3, 42, 2024)
-C = f"{{{CEB_NS}}}"
-
-
-def _official(name: str) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(OFFICIAL / name)))
-
-
-@pytest.fixture(scope="module")
-def import_xsd() -> etree.XMLSchema:
-    if not (OFFICIAL / "import.xsd").is_file():
-        pytest.skip("official XSDs not present")
-    return _official("import.xsd")
-
-
-def _project_schema(name: str):
-    """schemas.loader.<name>() when another part of the project provides it, else None."""
-    try:
-        loader = importlib.import_module("schemas.loader")
-    except ImportError:
-        return None
-    fn = getattr(loader, name, None)
-    return fn() if callable(fn) else None
-
-
-def _assert_valid(schema: etree.XMLSchema, data: bytes) -> None:
-    doc = etree.fromstring(data)
-    assert schema.validate(doc), f"{etree.QName(doc).localname}: {schema.error_log}"
-
-
-def build(code: str, seed: int, docs: int = 3, lines: int = 2, **msg) -> bytes:
-    """A CEB{code}Message with several documents (711: one delivery of several waybills)."""
-    b = MessageBuilder(seed)
-    parties = b.parties()
-    shipment = b.shipment() if code == "711" else None  # a delivery note covers one consignment
-    sets = [b.declaration(parties, lines=lines, trade_mode="9610" if shipment else None, shipment=shipment)
-            for _ in range(docs)]
-    if code == "311":
-        made = [s["order"] for s in sets]
-    elif code == "411":
-        made = [s["payment"] for s in sets]
-    elif code == "511":
-        made = [s["waybill"] for s in sets]
-    elif code == "513":
-        made = [b.waybill_status(s["waybill"], parties) for s in sets]
-    elif code == "621":
-        made = [s["inventory"] for s in sets]
-    elif code == "623":
-        made = [b.cancel(s["inventory"], parties, b.invt_no(s["inventory"])) for s in sets]
-    elif code == "625":
-        made = [b.refund(s["inventory"], parties, b.invt_no(s["inventory"])) for s in sets]
-    else:
-        made = [b.delivery([s["waybill"] for s in sets], parties)]
-    return b.message(code, made, sender=parties.sender_for(code), **msg)
+from tests.fixtures.messages import C, CODES, OFFICIAL, SEEDS, _assert_valid, _official, _project_schema, build, needs_official
 
 
 # --- schema validity ----------------------------------------------------------------------------
@@ -295,109 +233,6 @@ def test_cancel_refund_status_and_delivery_follow_their_sources():
     assert {s["waybill"].head["billNo"] for s in sets} == {delivery.head["billNo"]} == {
         s["inventory"].head["billNo"] for s in sets}
     assert delivery.head["customsCode"] == inv.head["customsCode"] == shipment["site"][0]
-
-
-# --- signature --------------------------------------------------------------------------------
-
-
-def _signed(code: str = "621") -> etree._Element:
-    return etree.fromstring(build(code, 21))
-
-
-def test_signature_verifies_and_reports_the_certificate():
-    root = _signed()
-    result = signature.verify(root)
-    assert result.ok and result.code == "ok", result.reason
-    _, cert = signature.test_signing_identity()
-    assert result.certificate == cert
-    assert root.findtext(f".//{{{DS_NS}}}KeyName") == format(cert.serial_number, "x")
-    assert root[-1].tag == f"{{{DS_NS}}}Signature"  # last: after BaseTransfer / ExtendMessage
-    assert signature.verify(root, at=cert.not_valid_before_utc.replace(year=2030)).ok
-    assert signature.verify(root, at=cert.not_valid_after_utc.replace(year=2060)).code == "expired"
-
-
-@pytest.mark.parametrize("code", ["311", "411", "625", "711"])
-def test_signature_is_optional_or_forced(code, import_xsd):
-    flipped = build(code, 4, sign=not FILED[code].signed)
-    root = etree.fromstring(flipped)
-    if FILED[code].signed:  # sign=False: leaves the required signature out, so the XSD rejects it
-        assert signature.verify(root).code == "missing" and not import_xsd.validate(root)
-    else:
-        assert signature.verify(root).ok
-        _assert_valid(import_xsd, flipped)
-
-
-def test_changed_text_is_a_digest_mismatch():
-    root = _signed()
-    root.find(f".//{C}buyerName").text = "张三"
-    result = signature.verify(root)
-    assert not result.ok and result.code == "digest-mismatch" and "changed" in result.reason
-
-
-def test_changed_signature_value_is_a_bad_signature():
-    root = _signed()
-    node = root.find(f".//{{{DS_NS}}}SignatureValue")
-    raw = bytearray(base64.b64decode(node.text))
-    raw[10] ^= 0x01
-    node.text = base64.b64encode(bytes(raw)).decode()
-    result = signature.verify(root)
-    assert not result.ok and result.code == "bad-signature" and "signature value" in result.reason
-    node.text = "not*base64"
-    assert signature.verify(root).code == "bad-signature"
-
-
-def test_changed_signed_info_is_a_bad_signature():
-    root = _signed()
-    root.find(f".//{{{DS_NS}}}Reference").set("Id", "r1")  # SignedInfo is covered by the signature value
-    assert signature.verify(root).code == "bad-signature"
-
-
-def test_no_signature():
-    result = signature.verify(etree.fromstring(build("311", 21)))
-    assert not result.ok and result.code == "missing" and "no ds:Signature" in result.reason
-
-
-def test_unsupported_and_sm2_algorithms():
-    root = _signed()
-    method = root.find(f".//{{{DS_NS}}}SignatureMethod")
-    method.set("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#rsa-md5")
-    assert signature.verify(root).code == "unsupported"
-    for uri in signature.SM2_SM3:
-        method.set("Algorithm", uri)
-        result = signature.verify(root)
-        assert not result.ok and result.code == "unverifiable" and "SM2" in result.reason
-    root.find(f".//{C}buyerName").text = "张三"
-    assert signature.verify(root).code == "digest-mismatch"  # the SHA-1 digest is still checked
-
-
-def test_signature_verifies_after_reparsing_and_in_gb18030():
-    data = build("623", 6, encoding="GB18030")
-    assert data.startswith(b'<?xml version="1.0" encoding="GB18030"?>')
-    root = etree.fromstring(data)
-    assert signature.verify(root).ok
-    utf8 = build("623", 6)
-    assert etree.tostring(etree.fromstring(utf8), method="c14n") == etree.tostring(root, method="c14n")
-
-
-@pytest.mark.skipif(shutil.which("xmlsec1") is None, reason="xmlsec1 not installed")
-def test_xmlsec1_agrees(tmp_path):
-    """An independent implementation (libxmlsec1) accepts our signatures and rejects tampering."""
-    _, cert = signature.test_signing_identity()
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-    good = tmp_path / "good.xml"
-    good.write_bytes(build("621", 31))
-    bad = tmp_path / "bad.xml"
-    bad.write_bytes(build("621", 31).replace(b"<ceb:appStatus>2<", b"<ceb:appStatus>1<", 1))
-
-    def run(path: Path) -> int:
-        return subprocess.run(["xmlsec1", "--verify", "--enabled-reference-uris", "empty",
-                               "--pubkey-cert-pem", str(tmp_path / "cert.pem"), str(path)],
-                              capture_output=True).returncode
-
-    assert run(good) == 0
-    assert run(bad) != 0
 
 
 # --- encodings and the envelope ---------------------------------------------------------------
