@@ -8,7 +8,6 @@ from dataclasses import replace
 from tests.fixtures.parties import party_of
 
 
-
 def stats(swx, auth=None, **params) -> dict:
     r = swx.http.get("/v1/stats", params=params, headers=auth or swx.operator)
     assert r.status_code == 200, r.text
