@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.client",
     "tests.fixtures.parties",
     "tests.fixtures.intake",
+    "tests.fixtures.declarations",
     "tests.fixtures.ledger",
     "tests.fixtures.mock_customs",
     "tests.fixtures.regulators",
