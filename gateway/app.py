@@ -31,6 +31,7 @@ from .db import Database, Effect, Lock
 from .enterprises.endpoints import router as enterprises_router
 from .enterprises.service import issue_key
 from .enterprises.sharing import load_policy
+from .errors import Forbidden
 from .intake.endpoints import router as intake_router
 from .intake.service import IntakeService
 from .intake.validate import thread_schemas
@@ -177,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unhealthy", "database": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics (operator token)")
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics (operator token)", responses=problems.responses(Forbidden))
     async def metrics(caller: Operator) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 

@@ -79,7 +79,7 @@ class _Framework(DomainError):
 problem_router = APIRouter(tags=["service"])
 
 
-@problem_router.get("/problems/{name}", summary="What a problem type means", include_in_schema=True)
+@problem_router.get("/problems/{name}", summary="What a problem type means", responses={404: {"description": "no such problem type"}})
 async def problem_type(name: str) -> dict:
     """Every `type` the window answers with resolves here: its title, status and meaning."""
     for kind in DomainError.catalogue():

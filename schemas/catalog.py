@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kit.envelope import DXP_NS  # noqa: F401 - the envelope's namespace, named here beside the others
+
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
-DXP_NS = "http://www.chinaport.gov.cn/dxp"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 
+from kit.times import BEIJING  # CEB timestamps are China Standard Time
 from schemas.catalog import CEB_NS, MessageType
 
-BEIJING = timezone(timedelta(hours=8))  # CEB timestamps are China Standard Time
 _NSMAP = {"ceb": CEB_NS}
 RETURN_INFO_MAX = 1000
 MESSAGE_RETURN_INFO_MAX = 5000

@@ -11,7 +11,7 @@ Two levels:
 
 Expected codes come from the code that judges them (gateway/intake, mock_customs) through the shared
 catalogue (schemas.catalog), never from a run of the window. ``confirmed`` says what decides each
-expectation and how tests/test_samples.py confirms it without a running window: ``check`` — steps
+expectation and how tests/schemas/test_samples.py confirms it without a running window: ``check`` — steps
 1-3 (``gateway.intake.validate.check``) run on the file; ``registry``/``window`` — intake's database
 steps, confirmed by running their pure halves (``party_findings`` against enterprises.json,
 ``key_findings`` against the keys the set's earlier files stored); ``regulator`` — the mock customs or
