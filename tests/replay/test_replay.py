@@ -407,7 +407,7 @@ def test_the_cli_without_the_tools_extra_says_what_to_install(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.fixtures.paths import ROOT
 
     hide_rich = (
         "import sys\n"

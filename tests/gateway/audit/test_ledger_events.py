@@ -321,7 +321,8 @@ def test_concurrent_filings_leave_a_consistent_log(swx, builder, filer, settings
 async def test_events_noted_but_not_flushed_refuse_to_commit(tmp_path):
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    from gateway.audit import events, trail
+    from gateway import trail
+    from gateway.audit import events
 
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     sessions = async_sessionmaker(engine)
