@@ -107,6 +107,11 @@ def install(app: FastAPI) -> None:
         ]
         return problem_response(Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        # Starlette logs the exception and re-raises it to the server; the caller gets the same shape.
+        return problem_response(DomainError("an unexpected error stopped this request; the window logged it"))
+
     app.include_router(problem_router)
     original = app.openapi
 

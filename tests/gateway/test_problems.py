@@ -46,3 +46,28 @@ def test_a_refusal_names_its_type_and_the_openapi_lists_it(swx):
     assert "enterprise-not-found" in get_enterprise["404"]["description"]
     assert "unauthorized" in get_enterprise["401"]["description"]
     assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+
+
+def test_an_unexpected_failure_is_a_problem_too():
+    import httpx
+    from fastapi import FastAPI
+
+    from gateway import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://swx") as client:
+            return await client.get("/boom")
+
+    import asyncio
+
+    r = asyncio.run(call())
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"] == TYPE_BASE + "error" and "a bug" not in r.text  # no internals leak
