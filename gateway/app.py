@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -97,8 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         executor = ThreadPoolExecutor(
             max_workers=settings.validation_threads, thread_name_prefix="swx-validate", initializer=thread_schemas
         )
-        # Compile the schemas in every worker now, at start-up, rather than on the first filings.
-        for f in [executor.submit(thread_schemas) for _ in range(settings.validation_threads)]:
+        # Compile the schemas in every worker now, at start-up, rather than on the first filings: the
+        # tasks meet at a barrier, so each runs on a thread of its own (a compile takes ~4 ms, and one
+        # thread could otherwise take every task while the others were never started).
+        everyone = threading.Barrier(settings.validation_threads)
+        for f in [executor.submit(everyone.wait, 30) for _ in range(settings.validation_threads)]:
             f.result()
         app.state.settings = settings
         app.state.db = db

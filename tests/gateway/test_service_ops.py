@@ -78,10 +78,14 @@ def test_swx_entry_point_help():
 def test_worker_threads_compile_their_schemas_concurrently_at_start_up():
     """A fresh process compiling in several threads at once (as the validation pool does at start-up)."""
     code = (
-        "import concurrent.futures as f\n"
+        "import concurrent.futures as f, threading\n"
         "from gateway.intake.validate import thread_schemas\n"
+        "ready = threading.Barrier(8)\n"  # all eight at once: a fast compile must not let one thread take every task
+        "def compile_together():\n"
+        "    ready.wait(30)\n"
+        "    return thread_schemas()\n"
         "with f.ThreadPoolExecutor(8) as pool:\n"
-        "    done = [x.result() for x in [pool.submit(thread_schemas) for _ in range(8)]]\n"
+        "    done = [x.result() for x in [pool.submit(compile_together) for _ in range(8)]]\n"
         "print(len({id(p[0]) for p in done}))\n"
     )
     for _ in range(10):  # the race it guards against showed in about one start in three
