@@ -98,7 +98,7 @@ class Database:
         self.sessions = make_sessionmaker(engine)
         self.postgres = engine.dialect.name == "postgresql"
         self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext() if self.postgres or engine.dialect.name != "sqlite" else asyncio.Lock()
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
         self._wakers: dict[Effect, list[Callable[[], None]]] = {e: [] for e in Effect}
 

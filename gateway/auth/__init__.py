@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -149,23 +150,18 @@ def require_regulator(principal: Principal) -> None:
         raise Forbidden("only a regulator (customs, inspection, tax, fx) may read the shared registry")
 
 
-async def _operator(principal: Principal = Depends(authenticate)) -> Principal:
-    require_operator(principal)
-    return principal
+def _requiring(check: Callable[[Principal], None]) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the authenticated caller, once ``check`` let it through."""
 
+    async def caller(principal: Principal = Depends(authenticate)) -> Principal:
+        check(principal)
+        return principal
 
-async def _regulator(principal: Principal = Depends(authenticate)) -> Principal:
-    require_regulator(principal)
-    return principal
-
-
-async def _active_enterprise(principal: Principal = Depends(authenticate)) -> Principal:
-    require_active_enterprise(principal)
-    return principal
+    return caller
 
 
 # Endpoint parameters: the authenticated caller, or the caller required to be of one kind.
 Caller = Annotated[Principal, Depends(authenticate)]
-Operator = Annotated[Principal, Depends(_operator)]
-RegulatorCaller = Annotated[Principal, Depends(_regulator)]
-ActiveEnterprise = Annotated[Principal, Depends(_active_enterprise)]
+Operator = Annotated[Principal, Depends(_requiring(require_operator))]
+RegulatorCaller = Annotated[Principal, Depends(_requiring(require_regulator))]
+ActiveEnterprise = Annotated[Principal, Depends(_requiring(require_active_enterprise))]

@@ -16,7 +16,7 @@ from ..auth import Principal
 from ..errors import DomainError
 from ..models import Message
 from .errors import FilingRejected, ForeignSender, GuidConflict, MalformedXml
-from .findings import MALFORMED, SCHEMA_INVALID, Finding, worst_code
+from .findings import MALFORMED, SCHEMA_INVALID, Finding, schema_failed, worst_code
 from .receipts import DocumentReturn, document_fields, findings_text, message_return_xml, receipt_xml
 from .validate import Checked
 
@@ -59,7 +59,7 @@ def rejected(checked: Checked, findings: list[Finding]) -> FilingResult:
         f"{len(findings)} problem(s) found; nothing was stored. Fix them all and file again.",
         guid=checked.guid, messageType=checked.message_type, errors=[f.as_dict() for f in findings],
     )
-    if checked.mtype is None or any(f.layer == "schema" for f in findings):
+    if checked.mtype is None or schema_failed(findings):
         xml = message_return_xml(findings, code=SCHEMA_INVALID, ori_message_type=checked.message_type, ori_cop_msg_id=checked.guid)
         return FilingResult(None, error, xml, "900")
     return FilingResult(None, error, receipt_xml(checked.mtype, _rejected_returns(checked, findings)), checked.mtype.receipt_code)

@@ -29,6 +29,11 @@ class Finding:
         return asdict(self)
 
 
+def schema_failed(findings: list[Finding]) -> bool:
+    """Whether the message broke its schema (then its documents cannot be read, nor judged further)."""
+    return any(f.layer == "schema" for f in findings)
+
+
 def worst_code(findings: list[Finding]) -> str:
     """The code a one-line receipt carries for a set of findings: the first business code, else the first."""
     for f in findings:

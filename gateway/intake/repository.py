@@ -25,7 +25,7 @@ from ..models import Document, DocumentParty, DocumentVersion, Enterprise, Messa
 from ..routing.outbox import StoredMessage
 from ..trail import note
 from .answers import Filing, FilingResult, return_info
-from .findings import Finding, worst_code
+from .findings import Finding, schema_failed, worst_code
 from .keys import document_status
 from .parties import Registered
 from .receipts import DocumentReturn, document_fields, findings_text, receipt_xml
@@ -108,7 +108,7 @@ async def store_rejection(
     )
     session.add(rejection)
     await session.flush()
-    readable = checked is not None and checked.mtype is not None and not any(f.layer == "schema" for f in findings)
+    readable = checked is not None and checked.mtype is not None and not schema_failed(findings)
     note(session, *audit.filing_rejected(
         sender=principal.code, guid=rejection.guid, message_type=rejection.message_type, digest=digest,
         http_status=result.status, codes=[f.code for f in findings], docs=checked.docs if readable else (),

@@ -24,17 +24,13 @@ from ..routing.outbox import route_messages
 from ..routing.table import RoutingTable
 from . import answers, repository
 from .answers import Filing, FilingResult
-from .findings import ADDRESS_MISMATCH, Finding
+from .findings import ADDRESS_MISMATCH, Finding, schema_failed
 from .keys import key_findings
 from .parties import named_codes, party_findings
 from .validate import Checked, check
 from .writer import FilingWriter
 
 log = logging.getLogger("swx.intake")
-
-
-def _schema_failed(findings: list[Finding]) -> bool:
-    return any(f.layer == "schema" for f in findings)
 
 
 class IntakeService:
@@ -120,7 +116,7 @@ class IntakeService:
         """
         priors = await repository.prior_messages(session, sorted({c.guid for c, _ in filings if c.guid}))
         readable = [
-            d for c, _ in filings if c.guid not in priors and c.mtype is not None and not _schema_failed(c.findings)
+            d for c, _ in filings if c.guid not in priors and c.mtype is not None and not schema_failed(c.findings)
             for d in c.docs
         ]
         registered = await repository.lookup(session, named_codes(readable))
@@ -133,7 +129,7 @@ class IntakeService:
                 results[i] = answers.replayed(prior, checked)
                 continue
             findings = list(checked.findings)
-            if checked.mtype is not None and not _schema_failed(findings):
+            if checked.mtype is not None and not schema_failed(findings):
                 findings += party_findings(checked.docs, registered)
                 findings += key_findings(checked.docs, stored, principal.code)
             if findings:

@@ -12,9 +12,8 @@ from ..auth import Principal
 from ..enterprises import repository as registrations
 from ..enterprises.errors import EnterpriseNotFound, VersionNotFound
 from ..enterprises.models import EnterpriseVersion
-from ..enterprises.service import current_row
+from ..enterprises.service import current_row, visible
 from ..enterprises.sharing import SharingPolicy
-from ..models import Enterprise
 from . import repository
 from .errors import AccessLogPrivate, NotShared
 from .models import RegistryAccess
@@ -74,9 +73,7 @@ async def access_log(session: AsyncSession, caller: Principal, code: str, after:
     """Every regulator's receipt of this enterprise's registration; the enterprise itself and the operator read it."""
     if caller.is_regulator:
         raise AccessLogPrivate("the access log is the enterprise's and the operator's")
-    ent: Enterprise | None = await registrations.resolve(session, code)
-    if ent is None or (not caller.is_operator and ent.code != caller.code):
-        raise EnterpriseNotFound(code)
+    ent = await visible(session, caller, code)  # the enterprise itself or the operator, as for the record
     entries = [
         {"id": a.id, "regulator": a.regulator, "version": a.version, "fields": a.fields, "via": a.via, "at": iso(a.at)}
         for a in await repository.accesses(session, ent.code, after, limit)
