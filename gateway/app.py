@@ -41,6 +41,7 @@ from .metrics import REGISTRY, REQUEST_SECONDS
 from .registry.endpoints import router as registry_router
 from .routing.dispatcher import Dispatcher, DispatchSettings
 from .routing.endpoints import router as routing_router
+from .routing.service import VerdictService
 from .routing.table import load_routes
 from .stats.endpoints import router as stats_router
 
@@ -116,8 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.intake = intake = IntakeService(
             db, executor, settings.max_xml_depth, routes=routes, writers=settings.intake_writers, max_batch=settings.intake_batch,
         )
-        writer = intake.writer
-        writer.start()
+        app.state.verdicts = verdicts = VerdictService(
+            db, executor, settings.max_xml_depth, writers=settings.receipt_writers, max_batch=settings.receipt_batch,
+        )
+        writers = (intake.writer, verdicts.writer)
+        for writer in writers:
+            writer.start()
         await audit.start(db)
         async with AsyncExitStack() as stack:
             if mocks is not None:
@@ -131,7 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                await writer.stop()
+                for writer in writers:
+                    await writer.stop()
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

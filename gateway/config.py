@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     intake_writers: int = Field(1, description="transactions storing filings at once (each a batch: group commit)")
     intake_batch: int = Field(64, description="most filings stored in one transaction")
+    receipt_writers: int = Field(1, description="transactions storing regulators' receipts at once (group commit)")
+    receipt_batch: int = Field(32, description="most receipt messages stored in one transaction")
     db_pre_ping: bool = Field(False, description="test each pooled connection before use (one more round trip per request)")
     auth_cache_seconds: float = Field(
         2.0, description="how long a process remembers a known API key (0: look it up on every request)"

@@ -22,3 +22,9 @@ INTAKE_BATCH = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
     registry=REGISTRY,
 )
+RECEIPT_BATCH = Histogram(
+    "swx_receipt_batch_messages",
+    "Regulators' receipt messages stored per transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)

@@ -97,3 +97,35 @@ async def insert_ids(session: AsyncSession, table: Table, rows: Sequence[dict[st
         values.append(column)
     result = await conn.exec_driver_sql(unnest_insert(dialect, table, columns, ordered=True) + " RETURNING id", tuple(values))
     return sorted(r[0] for r in result)
+
+
+async def upsert(session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys), or where a row with the same ``key`` columns exists
+    (a unique constraint), set its other columns to the new values: one statement for the batch."""
+    if not rows:
+        return
+    conn = await session.connection()
+    dialect = conn.dialect
+    columns = list(rows[0])
+    changed = [c for c in columns if c not in key]
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        quote = dialect.identifier_preparer.quote
+        values = []
+        for c in columns:
+            column = [r[c] for r in rows]
+            if isinstance(table.c[c].type, JSON):
+                column = [None if v is None else orjson.dumps(v).decode() for v in column]
+            values.append(column)
+        sql = (unnest_insert(dialect, table, columns) + f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
+               + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changed))
+        await conn.exec_driver_sql(sql, tuple(values))
+        return
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - swx runs on PostgreSQL and SQLite
+        raise NotImplementedError(f"upsert on {dialect.name}")
+    statement = dialect_insert(table)
+    statement = statement.on_conflict_do_update(index_elements=list(key), set_={c: statement.excluded[c] for c in changed})
+    await session.execute(statement, list(rows))

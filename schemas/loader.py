@@ -88,6 +88,18 @@ def ceb_schema() -> etree.XMLSchema:
     return compile_schema(CEB_ENTRY)
 
 
+_local = threading.local()
+
+
+def thread_schemas() -> tuple[etree.XMLSchema, etree.XMLSchema]:
+    """This thread's compiled (CEB, DxpMsg) schemas, compiled on the thread's first use: an lxml schema
+    keeps its error log on itself, so threads validating at once each need their own."""
+    pair = getattr(_local, "schemas", None)
+    if pair is None:
+        pair = _local.schemas = (compile_schema(CEB_ENTRY), compile_schema(DXP_ENTRY))
+    return pair
+
+
 @functools.cache
 def dxp_schema() -> etree.XMLSchema:
     """The DXP envelope schema (``dxp-envelope.xsd``), compiled once."""

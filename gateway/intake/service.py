@@ -75,7 +75,7 @@ class IntakeService:
             result = answers.foreign_sender(checked, finding)
             await self._keep_refusal(principal, checked.raw, checked, result, [finding])
             return result
-        return await self.writer.submit(checked, principal)
+        return await self.writer.file(checked, principal)
 
     async def store(self, filings: list[Filing]) -> list[FilingResult]:
         """Judge and store checked filings in one transaction, retrying a filing alone on a conflict.

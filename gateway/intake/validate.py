@@ -8,7 +8,6 @@ schemas once, because an lxml schema object keeps its error log on itself and is
 from __future__ import annotations
 
 import hashlib
-import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ from schemas.documents import (
     within_schema_depth,
     xpath_of,
 )
-from schemas.loader import CEB_ENTRY, DXP_ENTRY, compile_schema
+from schemas.loader import thread_schemas
 
 from .findings import (
     ADDRESS_MISMATCH,
@@ -49,17 +48,6 @@ _C = f"{{{CEB_NS}}}"
 _DXP_ROOT = f"{{{DXP_NS}}}DxpMsg"
 _SIGNATURE = objectify.ObjectPath(["", f"{{{DS_NS}}}Signature"])  # first ds:Signature child, found in C
 _COP_CODE = objectify.ObjectPath(["", f"{_C}BaseTransfer", f"{_C}copCode"])
-_local = threading.local()
-
-
-def thread_schemas() -> tuple[etree.XMLSchema, etree.XMLSchema]:
-    """This thread's compiled (CEB, DxpMsg) schemas; compiled on the thread's first use."""
-    pair = getattr(_local, "schemas", None)
-    if pair is None:
-        pair = _local.schemas = (compile_schema(CEB_ENTRY), compile_schema(DXP_ENTRY))
-    return pair
-
-
 @dataclass(slots=True)
 class Checked:
     """What steps 1–3 learned about one filing."""

@@ -28,7 +28,6 @@ from .errors import (
     UnknownState,
 )
 from .models import DeliveryState
-from .verdicts import ingest
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -82,11 +81,11 @@ async def ack(name: Regulator, body: Ack, request: Request, caller: Caller, sess
 @router.post("/regulators/receipts", status_code=201, summary="A regulator's verdicts (CEB receipts)",
              responses=responses(Forbidden, TooLarge, UnsupportedMediaType, ReceiptRejected, ReceiptUnmatched, NotRoutedHere,
                                  **{"200": {"description": "a receipt with this guid was recorded before: its first answer"}}))
-async def receipts(request: Request, caller: RegulatorCaller, body: XmlBody, session: WriteSession) -> JSONResponse:
+async def receipts(request: Request, caller: RegulatorCaller, body: XmlBody) -> JSONResponse:
     """A CEB receipt message (CEB312 … CEB712, or a CEB816 tax bill), bare or in a `DxpMsg`. Each return
     node must answer a document the window routed to you; the verdict becomes part of the declaration's
     state and is forwarded to the firms concerned. Resending a receipt (same guid) changes nothing."""
-    answer = await ingest(session, str(caller.regulator), body, max_depth=request.app.state.settings.max_xml_depth)
+    answer = await request.app.state.verdicts.ingest(str(caller.regulator), body)
     return JSONResponse(answer, status_code=200 if answer.get("replay") else 201)
 
 

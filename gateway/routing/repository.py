@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Document, DocumentParty, DocumentVersion, Message
@@ -74,22 +74,33 @@ async def messages(session: AsyncSession, ids: set[int]) -> dict[int, Message]:
 
 
 async def acknowledge_answered(session: AsyncSession, regulator: str, document_ids: list[int], now: datetime) -> None:
-    """The deliveries of the messages that carried these documents are answered by a verdict."""
-    await session.execute(
-        update(Delivery)
+    """The deliveries of the messages that carried these documents are answered by a verdict (rows
+    taken in id order, as the dispatcher takes them, so the two never wait for each other in a circle)."""
+    answered = (
+        select(Delivery.id)
         .where(Delivery.regulator == regulator, Delivery.state.in_((DeliveryState.PENDING, DeliveryState.DELIVERED)),
                Delivery.message_id.in_(select(DocumentVersion.message_id).where(DocumentVersion.document_id.in_(document_ids))))
-        .values(state=DeliveryState.ACKNOWLEDGED, acknowledged_at=now)
+        .order_by(Delivery.id)
+        .with_for_update()
+    )
+    await session.execute(
+        update(Delivery).where(Delivery.id.in_(answered)).values(state=DeliveryState.ACKNOWLEDGED, acknowledged_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
 # ---- verdicts -------------------------------------------------------------------------------------------
 
 
-async def prior_receipt(session: AsyncSession, regulator: str, guid: str) -> RegulatorReceipt | None:
-    return (await session.execute(
-        select(RegulatorReceipt).where(RegulatorReceipt.regulator == regulator, RegulatorReceipt.guid == guid)
-    )).scalar_one_or_none()
+async def prior_receipts(session: AsyncSession, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The first answers to the receipts already recorded, by (regulator, guid)."""
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(RegulatorReceipt.regulator, RegulatorReceipt.guid, RegulatorReceipt.answer)
+        .where(tuple_(RegulatorReceipt.regulator, RegulatorReceipt.guid).in_(pairs))
+    )
+    return {(r, g): answer for r, g, answer in rows}
 
 
 async def by_head_guid(session: AsyncSession, guids: list[str]) -> dict[str, tuple[Document, int]]:
@@ -122,20 +133,26 @@ async def lock_documents(session: AsyncSession, ids: set[int]) -> None:
     )
 
 
-async def routed(session: AsyncSession, regulator: str, document_ids: set[int]) -> set[int]:
-    """Which of these documents were in a message routed to ``regulator``."""
+async def set_document_states(session: AsyncSession, rows: list[dict]) -> None:
+    """Documents' states (and customs' list numbers) as regulators' verdicts left them, by id."""
+    if rows:
+        await session.execute(update(Document), rows)
+
+
+async def routed(session: AsyncSession, regulators: list[str], document_ids: set[int]) -> set[tuple[str, int]]:
+    """Which of these documents were in a message routed to which of these regulators."""
     rows = await session.execute(
-        select(DocumentVersion.document_id).distinct()
+        select(Delivery.regulator, DocumentVersion.document_id).distinct()
         .join(Delivery, Delivery.message_id == DocumentVersion.message_id)
-        .where(Delivery.regulator == regulator, DocumentVersion.document_id.in_(document_ids))
+        .where(Delivery.regulator.in_(regulators), DocumentVersion.document_id.in_(document_ids))
     )
-    return {i for (i,) in rows}
+    return {(r, i) for r, i in rows}
 
 
-async def verdicts_of(session: AsyncSession, document_ids: set[int], regulator: str | None = None) -> list[Verdict]:
+async def verdicts_of(session: AsyncSession, document_ids: set[int], regulators: list[str] | None = None) -> list[Verdict]:
     query = select(Verdict).where(Verdict.document_id.in_(document_ids))
-    if regulator is not None:
-        query = query.where(Verdict.regulator == regulator)
+    if regulators is not None:
+        query = query.where(Verdict.regulator.in_(regulators))
     return list((await session.execute(query)).scalars())
 
 

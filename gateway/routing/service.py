@@ -1,25 +1,38 @@
-"""The operator's and the regulators' hands on the outbox: list, retry, read an inbox, acknowledge.
+"""The operator's and the regulators' hands on the outbox: list, retry, read an inbox, acknowledge; and
+the regulators' receipts, stored by group commit.
 
 Endpoints stay thin: each of these runs inside the request's unit of work and writes its ledger
-entries there; a retry marks the outbox so the dispatcher sends at once.
+entries there; a retry marks the outbox so the dispatcher sends at once. Receipts are read and
+schema-checked in the validation threads and then judged in batches (``VerdictService``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from concurrent.futures import Executor
+
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.groupcommit import GroupCommit
 from kit.times import iso, utcnow
 
 from ..audit import events as audit
 from ..audit.events import split_topics
 from ..auth import Principal, regulator_named, require_operator, require_regulator
-from ..db import Effect, touch
+from ..db import Database, Effect, touch
+from ..errors import DomainError
+from ..metrics import RECEIPT_BATCH
 from ..trail import note
 from . import repository
 from .dispatcher import Dispatcher, delivery_subject
 from .errors import DeliveryNotFound, NothingToAcknowledge, NotRetryable, NotYourRegulator, PushRegulator, UnknownState
 from .models import Delivery, DeliveryState
 from .table import DeliveryMode, RoutingTable
+from .verdicts import Posted, judge, posted, posted_keys
+
+log = logging.getLogger("swx.routing")
 
 
 def delivery_out(d: Delivery) -> dict:
@@ -103,3 +116,47 @@ async def acknowledge(session: AsyncSession, dispatcher: Dispatcher, name: str, 
             attempt=d.attempts, topics=split_topics(d.topics),
         ))
     return {"acknowledged": [d.id for d in rows]}
+
+
+class VerdictService:
+    """Regulators' receipts: read off the event loop, then judged and stored in batches (group commit).
+
+    Each regulator is answered only after the commit that stored its receipt. A conflict with a
+    concurrent transaction (the same receipt posted to two window processes at once) rolls the batch
+    back; its receipts then go round again one by one and are answered from what is now stored.
+    """
+
+    def __init__(self, db: Database, executor: Executor, max_depth: int, *, writers: int = 1, max_batch: int = 32) -> None:
+        self.db = db
+        self.executor = executor
+        self.max_depth = max_depth
+        self.writer: GroupCommit[Posted, dict] = GroupCommit(
+            self.store, keys=posted_keys, writers=writers, max_batch=max_batch, name="receipts", observe=RECEIPT_BATCH.observe,
+        )
+
+    async def ingest(self, regulator: str, body: bytes) -> dict:
+        """One posted receipt message: its answer (``replay: true`` when its guid was recorded before)."""
+        loop = asyncio.get_running_loop()
+        item = await loop.run_in_executor(self.executor, posted, regulator, body, self.max_depth)
+        return await self.writer.submit(item)
+
+    async def store(self, batch: list[Posted]) -> list[dict | DomainError]:
+        try:
+            return await self._store(batch)
+        except IntegrityError:
+            log.info("receipt batch conflict, storing one by one", extra={"receipts": len(batch)})
+        outcomes: list[dict | DomainError] = []
+        for item in batch:
+            for _attempt in range(3):
+                try:
+                    outcomes += await self._store([item])
+                    break
+                except IntegrityError:
+                    log.info("receipt conflict, retrying", extra={"guid": item.guid})
+            else:
+                raise RuntimeError("receipt kept conflicting with concurrent receipts")
+        return outcomes
+
+    async def _store(self, batch: list[Posted]) -> list[dict | DomainError]:
+        async with self.db.write() as session:
+            return await judge(session, batch)

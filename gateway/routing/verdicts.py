@@ -4,6 +4,11 @@ A receipt is accepted only when it answers a document the window routed to that 
 is the authority on a document's state: its returnStatus becomes the document's; the other
 regulators' verdicts are kept beside it (``verdicts``) and all of them make the declaration's
 overall state (``declarations.py``).
+
+Receipts are judged in batches (the group commit of ``service.VerdictService``): each step reads
+what it needs for the whole batch in one query, the receipts are then applied one after the other
+in memory in the order they arrived -- so a batch ends exactly as the same receipts one by one
+would -- and the outcome is written with one statement per table.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bulk import bulk_insert, insert_ids, upsert
 from kit.envelope import EnvelopeError, dxp_payload, is_envelope
 from kit.times import utcnow
 from kit.xmlsafe import UnsafeXml, parse_untrusted
 from schemas.catalog import BY_KIND, CEB_NS, FILED, STATUS_DELETED, MessageType
-from schemas.loader import ceb_schema
+from schemas.loader import thread_schemas
 
 from ..audit import events as audit
 from ..audit.events import split_topics
+from ..errors import DomainError
 from ..models import Document, Receipt
 from ..trail import note
 from . import repository
@@ -73,7 +80,7 @@ def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
     if etree.QName(root).namespace != CEB_NS or (name not in BY_RECEIPT_ROOT and name != TAX_BILL):
         kinds = ", ".join([*BY_RECEIPT_ROOT, TAX_BILL])
         raise ReceiptRejected(f"{name} is not a receipt a regulator sends; send one of {kinds}", path=f"/{name}")
-    schema = ceb_schema()
+    schema = thread_schemas()[0]  # called in a validation thread: its own copy
     if not schema.validate(root):
         errors = [{"message": e.message, "line": e.line, "path": e.path} for e in schema.error_log][:20]
         raise ReceiptRejected(f"{name} does not conform to the CEB schema: {errors[0]['message']} (line {errors[0]['line']})",
@@ -81,17 +88,24 @@ def read_receipt(body: bytes, max_depth: int) -> tuple[etree._Element, bytes]:
     return root, raw
 
 
-async def _answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
+def _nodes(root: etree._Element) -> list[etree._Element]:
+    """The return nodes of a receipt (for a tax bill, its heads)."""
     name = etree.QName(root).localname
     if name == TAX_BILL:
-        return await _tax_answers(session, root)
+        return list(root.iter(C + "TaxHeadRd"))
+    return list(root.iterchildren(C + BY_RECEIPT_ROOT[name].receipt_node))
+
+
+def _answers(root: etree._Element, by_guid: dict[str, tuple[Document, int]], lists: dict[str, Document]) -> list[Answer]:
+    """Each return node resolved to the document (and version) it answers; ReceiptUnmatched if one answers none."""
+    name = etree.QName(root).localname
+    if name == TAX_BILL:
+        return _tax_answers(root, lists)
     mtype = BY_RECEIPT_ROOT[name]
-    nodes = list(root.iterchildren(C + mtype.receipt_node))
-    found = await repository.by_head_guid(session, [n.findtext(C + "guid") or "" for n in nodes])
     out = []
-    for n in nodes:
+    for n in _nodes(root):
         guid = n.findtext(C + "guid") or ""
-        hit = found.get(guid)
+        hit = by_guid.get(guid)
         if hit is None or hit[0].kind != mtype.kind:
             raise ReceiptUnmatched(f"{mtype.receipt_node} guid {guid} answers no {mtype.title} filed at this window",
                           guid=guid, line=n.sourceline)
@@ -108,12 +122,9 @@ def _amount(text: str | None) -> Decimal:
         return Decimal(0)
 
 
-async def _tax_answers(session: AsyncSession, root: etree._Element) -> list[Answer]:
-    heads = list(root.iter(C + "TaxHeadRd"))
-    numbers = {head.findtext(C + "invtNo") or "" for head in heads}
-    lists = await repository.lists_by_number(session, numbers)
+def _tax_answers(root: etree._Element, lists: dict[str, Document]) -> list[Answer]:
     out = []
-    for head in heads:
+    for head in _nodes(root):
         invt_no = head.findtext(C + "invtNo") or ""
         doc = lists.get(invt_no)
         if doc is None:
@@ -148,69 +159,180 @@ def _addressees(doc: Document, receipt_type: str) -> list[str]:
     return list(dict.fromkeys(c for c in codes if c))
 
 
-async def ingest(session: AsyncSession, regulator: str, body: bytes, *, max_depth: int) -> dict:
-    """Record one receipt message from ``regulator``; its answer (``replay: true`` when its guid was seen)."""
+
+
+@dataclass(slots=True)
+class Posted:
+    """A receipt message as a regulator posted it, read and schema-checked (off the event loop)."""
+
+    regulator: str
+    root: etree._Element
+    raw: bytes
+    guid: str
+    digest: str
+
+
+def posted(regulator: str, body: bytes, max_depth: int) -> Posted:
+    """Read one posted receipt: ReceiptRejected when it is not a readable, valid receipt message."""
     root, raw = read_receipt(body, max_depth)
-    guid = root.get("guid") or ""
-    prior = await repository.prior_receipt(session, regulator, guid)
-    if prior is not None:
-        return {**prior.answer, "replay": True}
-    answers = await _answers(session, root)
+    return Posted(regulator, root, raw, root.get("guid") or "", hashlib.sha256(raw).hexdigest())
+
+
+def posted_keys(p: Posted) -> frozenset[str]:
+    """Two posts of one receipt never share a batch: the second is answered from the first's record."""
+    return frozenset((f"{p.regulator}:{p.guid}",))
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """A regulator's word on a document while a batch is judged; ``changed`` ones are written."""
+
+    version: int
+    status: str = ""
+    info: str = ""
+    receipt_type: str = ""
+    detail: dict | None = None
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What a batch writes, gathered while its receipts are applied one by one."""
+
+    now: object
+    verdicts: dict[tuple[int, str], _Verdict]
+    states: dict[int, tuple[str, str | None]]  # document id -> (status, invtNo) as the batch leaves them
+    changed_docs: set[int] = field(default_factory=set)
+    receipts: list[tuple] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    answered: dict[str, set[int]] = field(default_factory=dict)  # regulator -> documents whose deliveries are answered
+
+
+async def judge(session: AsyncSession, batch: list[Posted]) -> list[dict | DomainError]:
+    """Apply a batch of posted receipts in one transaction; per receipt, its answer or its refusal.
+
+    A replayed receipt (its regulator and guid recorded before) is answered from its record with
+    ``replay: true``. Every other one is matched to the documents it answers and checked against
+    the routing; one that fails is refused alone and changes nothing.
+    """
+    outcomes: list[dict | DomainError | None] = [None] * len(batch)
+    priors = await repository.prior_receipts(session, sorted({(p.regulator, p.guid) for p in batch}))
+    fresh = []
+    for i, p in enumerate(batch):
+        prior = priors.get((p.regulator, p.guid))
+        if prior is not None:
+            outcomes[i] = {**prior, "replay": True}
+        else:
+            fresh.append(i)
+    guids, numbers = set(), set()
+    for i in fresh:
+        root = batch[i].root
+        if etree.QName(root).localname == TAX_BILL:
+            numbers.update(n.findtext(C + "invtNo") or "" for n in _nodes(root))
+        else:
+            guids.update(n.findtext(C + "guid") or "" for n in _nodes(root))
+    by_guid = await repository.by_head_guid(session, sorted(guids)) if guids else {}
+    lists = await repository.lists_by_number(session, numbers) if numbers else {}
+    resolved: dict[int, list[Answer]] = {}
+    for i in fresh:
+        try:
+            resolved[i] = _answers(batch[i].root, by_guid, lists)
+        except DomainError as exc:
+            outcomes[i] = exc
+    doc_ids = {a.document.id for answers in resolved.values() for a in answers}
+    if not doc_ids:
+        return outcomes  # type: ignore[return-value]
     # Hold the documents' rows (and see their latest state): a filing changing one, or another verdict
     # on it, waits for this transaction rather than racing it.
-    await repository.lock_documents(session, {a.document.id for a in answers})
-    routed = await repository.routed(session, regulator, {a.document.id for a in answers})
-    for a in answers:
-        if a.document.id not in routed:
-            raise NotRoutedHere(f"the {a.document.kind} {a.document.business_key} was never routed to {regulator}; "
-                                "a regulator answers only what it was sent", document=a.document.business_key)
-    digest = hashlib.sha256(raw).hexdigest()
-    xml = raw.decode("utf-8", errors="replace")
-    now = utcnow()
-    verdicts = {v.document_id: v for v in await repository.verdicts_of(session, {a.document.id for a in answers}, regulator)}
+    await repository.lock_documents(session, doc_ids)
+    regulators = sorted({batch[i].regulator for i in resolved})
+    routed = await repository.routed(session, regulators, doc_ids)
+    stored = await repository.verdicts_of(session, doc_ids, regulators)
+    work = _Batch(
+        now=utcnow(),
+        verdicts={(v.document_id, v.regulator): _Verdict(v.version, v.status, v.info, v.receipt_type, v.detail) for v in stored},
+        states={a.document.id: (a.document.status, a.document.invt_no) for answers in resolved.values() for a in answers},
+    )
+    for i, answers in resolved.items():
+        p = batch[i]
+        stray = next((a for a in answers if (p.regulator, a.document.id) not in routed), None)
+        if stray is not None:
+            outcomes[i] = NotRoutedHere(
+                f"the {stray.document.kind} {stray.document.business_key} was never routed to {p.regulator}; "
+                "a regulator answers only what it was sent", document=stray.document.business_key,
+            )
+            continue
+        outcomes[i] = _apply(session, work, p, answers)
+    await _write(session, work)
+    return outcomes  # type: ignore[return-value]
+
+
+def _apply(session: AsyncSession, work: _Batch, p: Posted, answers: list[Answer]) -> dict:
+    """One receipt's effect, in memory and in the ledger trail; its answer."""
+    regulator, now = p.regulator, work.now
+    xml = p.raw.decode("utf-8", errors="replace")
     out = []
     for a in answers:
         doc = a.document
         topics = split_topics(doc.topics)
-        verdict = verdicts.get(doc.id)
+        verdict = work.verdicts.get((doc.id, regulator))
         if verdict is None:
-            verdict = verdicts[doc.id] = Verdict(document_id=doc.id, regulator=regulator, version=a.version)
-            session.add(verdict)
+            verdict = work.verdicts[(doc.id, regulator)] = _Verdict(a.version)
         if a.version >= verdict.version:  # a late answer about an older version does not replace a newer one
             verdict.status, verdict.info, verdict.receipt_type, verdict.version = a.status, a.info[:1000], a.receipt_type, a.version
-            verdict.detail, verdict.updated_at = a.detail or None, now
+            verdict.detail, verdict.changed = a.detail or None, True
+        status, invt_no = work.states[doc.id]
         # Customs' word sets the document's state, if it is about the version in force and the filer
         # has not withdrawn the document meanwhile.
-        current = a.version == doc.version and doc.status != STATUS_DELETED
+        current = a.version == doc.version and status != STATUS_DELETED
         if regulator == "customs" and a.receipt_type != "816" and current:
-            if a.invt_no and doc.invt_no is None:
-                doc.invt_no = a.invt_no
-            if doc.status != a.status:
+            if a.invt_no and invt_no is None:
+                invt_no = a.invt_no
+                work.changed_docs.add(doc.id)
+            if status != a.status:
                 note(session, audit.state_change(
-                    _subject(doc), actor=regulator, digest=digest, before=doc.status, after=a.status,
+                    _subject(doc), actor=regulator, digest=p.digest, before=status, after=a.status,
                     version=doc.version, topics=topics,
                 ))
-                doc.status, doc.updated_at = a.status, now
+                status = a.status
+                work.changed_docs.add(doc.id)
+            work.states[doc.id] = (status, invt_no)
         note(session, audit.receipt_received(
-            regulator=regulator, subject=_subject(doc), digest=digest, receipt_type=a.receipt_type, status=a.status,
+            regulator=regulator, subject=_subject(doc), digest=p.digest, receipt_type=a.receipt_type, status=a.status,
             topics=topics, detail={k: a.detail[k] for k in ("taxTotal",) if k in a.detail},
         ))
         to = _addressees(doc, a.receipt_type)
         # a firm sees only the part of a receipt about its own document
-        own = xml if len(answers) == 1 or a.node is None else _own_part(root, a.node)
-        for code in to:
-            session.add(Receipt(
-                addressee=code, document_id=doc.id, regulator=regulator, receipt_type=a.receipt_type,
-                return_status=a.status[:10], return_info=a.info[:1000], xml=own, created_at=now,
-            ))
+        own = xml if len(answers) == 1 or a.node is None else _own_part(p.root, a.node)
+        work.receipts += [(code, doc.id, regulator, a.receipt_type, a.status[:10], a.info[:1000], own, now) for code in to]
         note(session, audit.receipt_forwarded(
-            regulator=regulator, subject=_subject(doc), digest=digest, receipt_type=a.receipt_type, addressees=to, topics=topics,
+            regulator=regulator, subject=_subject(doc), digest=p.digest, receipt_type=a.receipt_type, addressees=to, topics=topics,
         ))
         out.append({"kind": doc.kind, "key": doc.business_key, "status": a.status, "forwardedTo": to,
-                    **({"invtNo": doc.invt_no} if doc.invt_no else {})})
-    # the deliveries these verdicts answer are acknowledged
-    await repository.acknowledge_answered(session, regulator, [a.document.id for a in answers], now)
-    answer = {"guid": guid, "receiptType": etree.QName(root).localname, "regulator": regulator, "documents": out}
-    session.add(RegulatorReceipt(regulator=regulator, guid=guid, receipt_type=answer["receiptType"][3:6], digest=digest,
-                                 raw=raw, answer=answer, received_at=now))
+                    **({"invtNo": invt_no} if (invt_no := work.states[doc.id][1]) else {})})
+        work.answered.setdefault(regulator, set()).add(doc.id)
+    answer = {"guid": p.guid, "receiptType": etree.QName(p.root).localname, "regulator": regulator, "documents": out}
+    work.records.append({"regulator": regulator, "guid": p.guid, "receipt_type": answer["receiptType"][3:6],
+                         "digest": p.digest, "raw": p.raw, "answer": answer, "received_at": now})
     return answer
+
+
+async def _write(session: AsyncSession, work: _Batch) -> None:
+    """The batch's outcome, one statement per table."""
+    now = work.now
+    await upsert(session, Verdict.__table__, ("document_id", "regulator"), [
+        {"document_id": doc_id, "regulator": regulator, "version": v.version, "status": v.status, "info": v.info,
+         "receipt_type": v.receipt_type, "detail": v.detail, "updated_at": now}
+        for (doc_id, regulator), v in sorted(work.verdicts.items()) if v.changed
+    ])
+    await repository.set_document_states(session, [
+        {"id": doc_id, "status": work.states[doc_id][0], "invt_no": work.states[doc_id][1], "updated_at": now}
+        for doc_id in sorted(work.changed_docs)
+    ])
+    await bulk_insert(session, Receipt.__table__, (
+        "addressee", "document_id", "regulator", "receipt_type", "return_status", "return_info", "xml", "created_at",
+    ), work.receipts)
+    await insert_ids(session, RegulatorReceipt.__table__, work.records)
+    # the deliveries these verdicts answer are acknowledged
+    for regulator, doc_ids in sorted(work.answered.items()):
+        await repository.acknowledge_answered(session, regulator, sorted(doc_ids), now)
