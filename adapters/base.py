@@ -27,6 +27,7 @@ class AdapterSettings:
 
     token: str | None = None  # bearer token the regulator checks on each delivery
     timeout: float = 10.0  # seconds per delivery
+    connections: int = 32  # kept-alive connections per regulator (the dispatcher's concurrency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,12 @@ class HttpAdapter:
         self.url = endpoint.url.rstrip("/")
         self.token = settings.token
         timeout = settings.timeout
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        # One client per regulator: its connections are kept alive between deliveries, as many as the
+        # dispatcher sends at once; HTTP/2 (one connection, many streams) where the regulator offers it.
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), http2=True,
+            limits=httpx.Limits(max_connections=settings.connections, max_keepalive_connections=settings.connections),
+        )
         self._owned = client is None
 
     async def deliver(self, item: Outgoing) -> DeliveryResult:

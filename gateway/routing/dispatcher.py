@@ -2,14 +2,17 @@
 
 Each round is three steps, so no transaction is held open while a regulator is slow:
 
-1. claim (one short transaction): due ``pending`` deliveries of push regulators, oldest first, are
-   moved ``lease`` seconds ahead and their attempt counted. On PostgreSQL the claim is
-   ``FOR UPDATE SKIP LOCKED``, so any number of dispatchers (in ``swx serve`` workers and ``swx
+1. claim (one short transaction, one statement): up to ``batch`` due ``pending`` deliveries of push
+   regulators, oldest first, are moved ``lease`` seconds ahead and their attempt counted, and come
+   back with the messages they carry (a second query). On PostgreSQL the claim skips locked rows
+   (``FOR UPDATE SKIP LOCKED``), so any number of dispatchers (in ``swx serve`` workers and ``swx
    worker`` processes) share the work without taking the same delivery; on SQLite the writer lock
    of the unit of work (gateway/db.py) serializes claims.
-2. send, concurrently, through each regulator's adapter;
+2. send, concurrently, through each regulator's adapter (kept-alive connections; HTTP/2 where the
+   regulator offers it);
 3. record (one transaction): delivered, or retried later with exponential back-off and jitter, or
-   ``dead`` after ``max_attempts`` -- each with its ledger entry.
+   ``dead`` after ``max_attempts`` -- each with its ledger entry; the rows are read (and held) in one
+   statement and written in one.
 
 A dispatcher killed between 1 and 3 loses nothing: the lease runs out and the delivery is claimed
 again. The regulator may then see it twice, which is why delivery is at least once and receivers
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters import Adapter, AdapterSettings, DeliveryResult, Outgoing, load_adapter
@@ -36,7 +40,6 @@ from ..audit import events as audit
 from ..audit.events import split_topics
 from ..config import Settings
 from ..db import Database, Effect
-from ..models import Message
 from ..trail import note
 from . import repository
 from .models import Delivery, DeliveryKind, DeliveryState
@@ -80,7 +83,7 @@ class Claimed:
     item: Outgoing
 
 
-def delivery_subject(d: Delivery) -> dict[str, Any]:
+def delivery_subject(d: Delivery | Row) -> dict[str, Any]:
     if d.kind == DeliveryKind.REGISTRATION:
         return {"enterprise": d.enterprise_code, "version": d.version}
     return {"doc": "message", "messageType": d.message_type, "guid": d.message_guid}
@@ -88,7 +91,7 @@ def delivery_subject(d: Delivery) -> dict[str, Any]:
 
 def build_adapters(table: RoutingTable, settings: DispatchSettings) -> dict[str, Adapter]:
     """One adapter per push regulator, from the entry point its table entry names."""
-    common = AdapterSettings(token=settings.delivery_token, timeout=settings.timeout)
+    common = AdapterSettings(token=settings.delivery_token, timeout=settings.timeout, connections=settings.concurrency)
     return {
         name: load_adapter(route.adapter)(route.endpoint(settings.public_url), common)
         for name, route in table.regulators.items() if route.mode == DeliveryMode.PUSH
@@ -130,17 +133,14 @@ class Dispatcher:
             return []
         now = utcnow()
         async with self.db.write() as session:
-            rows = await repository.claim_due(session, push, now, self.settings.batch)
+            rows = await repository.claim_due(session, push, now, self.settings.batch, now + timedelta(seconds=self.settings.lease))
             if not rows:
                 return []
             messages = await repository.messages(session, {r.message_id for r in rows if r.message_id is not None})
-            until = now + timedelta(seconds=self.settings.lease)
-            out = []
-            for r in rows:
-                r.attempts += 1
-                r.next_attempt_at = until
-                item, digest = self._render(r, messages)
-                out.append(Claimed(r.id, r.regulator, r.kind, r.attempts, delivery_subject(r), digest, split_topics(r.topics), item))
+        out = []
+        for r in rows:
+            item, digest = self._render(r, messages)
+            out.append(Claimed(r.id, r.regulator, r.kind, r.attempts, delivery_subject(r), digest, split_topics(r.topics), item))
         return out
 
     async def render(self, session: AsyncSession, rows: list[Delivery]) -> list[Outgoing]:
@@ -154,7 +154,7 @@ class Dispatcher:
         return {r.id: messages[r.message_id].digest if r.kind == DeliveryKind.MESSAGE else audit.sha256_hex(r.body or b"{}")
                 for r in rows}
 
-    def _render(self, d: Delivery, messages: dict[int, Message]) -> tuple[Outgoing, str]:
+    def _render(self, d: Delivery | Row, messages: dict[int, Row]) -> tuple[Outgoing, str]:
         headers = {"X-Swx-Delivery": str(d.id)}
         if d.filer:
             headers["X-Swx-Filer"] = d.filer
@@ -181,7 +181,8 @@ class Dispatcher:
     async def _record(self, results: list[tuple[Claimed, DeliveryResult]]) -> None:
         now = utcnow()
         async with self.db.write() as session:
-            rows = await repository.deliveries_for_update(session, [c.id for c, _ in results])
+            rows = await repository.delivery_states(session, [c.id for c, _ in results])
+            changes = []
             for c, result in results:
                 row = rows.get(c.id)
                 answered = row is not None and row.state == DeliveryState.ACKNOWLEDGED
@@ -191,25 +192,26 @@ class Dispatcher:
                     "delivery_id": c.id, "regulator": c.regulator, "subject": c.subject, "digest": c.digest,
                     "attempt": c.attempt, "topics": c.topics, "status": result.status,
                 }
-                if result.ok and answered:
-                    row.delivered_at = row.delivered_at or now
-                    note(session, audit.delivery_event(audit.DELIVERY_DELIVERED, **common))
-                    continue
+                change = {"id": c.id, "state": row.state, "next_attempt_at": row.next_attempt_at,
+                          "delivered_at": row.delivered_at, "last_error": row.last_error}
                 if result.ok:
-                    row.state, row.delivered_at, row.last_error = DeliveryState.DELIVERED, now, None
+                    # answered already: it stays acknowledged, and is now also known as delivered
+                    change.update(delivered_at=row.delivered_at or now)
+                    if not answered:
+                        change.update(state=DeliveryState.DELIVERED, last_error=None)
                     note(session, audit.delivery_event(audit.DELIVERY_DELIVERED, **common))
-                    continue
-                if row.attempts != c.attempt:
+                elif row.attempts != c.attempt:
                     continue  # a later claim (after our lease ran out) owns the schedule now
-                row.last_error = result.error
-                if row.attempts >= self.settings.max_attempts:
-                    row.state = DeliveryState.DEAD
+                elif row.attempts >= self.settings.max_attempts:
+                    change.update(state=DeliveryState.DEAD, last_error=result.error)
                     note(session, audit.delivery_event(audit.DELIVERY_DEAD, error=result.error, **common))
                     log.warning("delivery %s to %s is dead after %s attempts: %s", c.id, c.regulator, row.attempts, result.error)
                 else:
                     wait = backoff(row.attempts, base=self.settings.backoff_base, cap=self.settings.backoff_cap)
-                    row.next_attempt_at = now + timedelta(seconds=wait)
+                    change.update(last_error=result.error, next_attempt_at=now + timedelta(seconds=wait))
                     note(session, audit.delivery_event(audit.DELIVERY_ATTEMPTED, error=result.error, **common))
+                changes.append(change)
+            await repository.record_outcomes(session, changes)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -229,3 +231,4 @@ class Dispatcher:
                 delay = min(delay * 2, 30.0)
             await wait_event(self._wake, delay)
             self._wake.clear()
+

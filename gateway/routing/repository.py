@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import Row, and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Document, DocumentParty, DocumentVersion, Message
@@ -33,21 +33,40 @@ async def delivery_for_update(session: AsyncSession, delivery_id: int) -> Delive
     return await session.get(Delivery, delivery_id, with_for_update=True)
 
 
-async def claim_due(session: AsyncSession, regulators: list[str], now: datetime, limit: int) -> list[Delivery]:
-    """Due pending deliveries of these regulators, oldest first, locked (skipping rows others hold)."""
-    query = (
-        select(Delivery)
+async def claim_due(session: AsyncSession, regulators: list[str], now: datetime, limit: int, until: datetime) -> list[Row]:
+    """Take the due pending deliveries of these regulators, oldest first: one statement counts their
+    attempt and moves them ``until`` (the lease), skipping rows another dispatcher holds."""
+    due = (
+        select(Delivery.id)
         .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= now, Delivery.regulator.in_(regulators))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.execute(query)).scalars())
+    claimed = await session.execute(
+        update(Delivery).where(Delivery.id.in_(due))
+        .values(attempts=Delivery.attempts + 1, next_attempt_at=until)
+        .returning(*Delivery.__table__.c)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed, key=lambda r: r.id)
 
 
-async def deliveries_for_update(session: AsyncSession, ids: Iterable[int]) -> dict[int, Delivery]:
-    rows = await session.execute(select(Delivery).where(Delivery.id.in_(list(ids))).order_by(Delivery.id).with_for_update())
-    return {r.id: r for r in rows.scalars()}
+async def delivery_states(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row]:
+    """The schedule of these deliveries (state, attempts, times, error), their rows held (in id order)
+    until commit."""
+    rows = await session.execute(
+        select(Delivery.id, Delivery.state, Delivery.attempts, Delivery.next_attempt_at, Delivery.delivered_at,
+               Delivery.last_error)
+        .where(Delivery.id.in_(list(ids))).order_by(Delivery.id).with_for_update()
+    )
+    return {r.id: r for r in rows}
+
+
+async def record_outcomes(session: AsyncSession, rows: list[dict]) -> None:
+    """Outcomes of a round by delivery id: one statement, every row setting the same columns."""
+    if rows:
+        await session.execute(update(Delivery), rows)
 
 
 async def inbox(session: AsyncSession, regulator: str, after: int, limit: int) -> list[Delivery]:
@@ -66,11 +85,14 @@ async def pending_for_ack(session: AsyncSession, regulator: str, *, ids: list[in
     return list((await session.execute(query.order_by(Delivery.id).with_for_update())).scalars())
 
 
-async def messages(session: AsyncSession, ids: set[int]) -> dict[int, Message]:
+async def messages(session: AsyncSession, ids: set[int]) -> dict[int, Row]:
+    """What deliveries carry of their messages (the filed bytes and what names them), by id."""
     if not ids:
         return {}
-    rows = await session.execute(select(Message).where(Message.id.in_(ids)))
-    return {m.id: m for m in rows.scalars()}
+    rows = await session.execute(
+        select(Message.id, Message.guid, Message.message_type, Message.digest, Message.raw).where(Message.id.in_(ids))
+    )
+    return {m.id: m for m in rows}
 
 
 async def acknowledge_answered(session: AsyncSession, regulator: str, document_ids: list[int], now: datetime) -> None:
