@@ -95,13 +95,13 @@ async def messages(session: AsyncSession, ids: set[int]) -> dict[int, Row]:
     return {m.id: m for m in rows}
 
 
-async def acknowledge_answered(session: AsyncSession, regulator: str, document_ids: list[int], now: datetime) -> None:
-    """The deliveries of the messages that carried these documents are answered by a verdict (rows
-    taken in id order, as the dispatcher takes them, so the two never wait for each other in a circle)."""
+async def acknowledge_answered(session: AsyncSession, regulator: str, message_ids: list[int], now: datetime) -> None:
+    """The regulator's deliveries of these messages are answered by a verdict (rows taken in id order,
+    as the dispatcher takes them, so the two never wait for each other in a circle)."""
     answered = (
         select(Delivery.id)
-        .where(Delivery.regulator == regulator, Delivery.state.in_((DeliveryState.PENDING, DeliveryState.DELIVERED)),
-               Delivery.message_id.in_(select(DocumentVersion.message_id).where(DocumentVersion.document_id.in_(document_ids))))
+        .where(Delivery.message_id.in_(message_ids), Delivery.regulator == regulator,
+               Delivery.state.in_((DeliveryState.PENDING, DeliveryState.DELIVERED)))
         .order_by(Delivery.id)
         .with_for_update()
     )
@@ -126,14 +126,18 @@ async def prior_receipts(session: AsyncSession, pairs: list[tuple[str, str]]) ->
 
 
 async def by_head_guid(session: AsyncSession, guids: list[str]) -> dict[str, tuple[Document, int]]:
-    """Document and version number of the latest version filed with each head guid."""
-    rows = await session.execute(
-        select(DocumentVersion.head_guid, DocumentVersion.version, Document)
-        .join(Document, Document.id == DocumentVersion.document_id)
-        .where(DocumentVersion.head_guid.in_(guids))
-        .order_by(DocumentVersion.id)
-    )
-    return {g: (doc, v) for g, v, doc in rows}
+    """Document and version number of the latest version filed with each head guid (two index
+    lookups, so the plan cannot turn into a scan of the documents however stale the statistics)."""
+    versions = (await session.execute(
+        select(DocumentVersion.head_guid, DocumentVersion.version, DocumentVersion.document_id)
+        .where(DocumentVersion.head_guid.in_(guids)).order_by(DocumentVersion.id)
+    )).all()
+    if not versions:
+        return {}
+    docs = {d.id: d for d in (await session.execute(
+        select(Document).where(Document.id.in_({i for _, _, i in versions}))
+    )).scalars()}
+    return {g: (docs[i], v) for g, v, i in versions}
 
 
 async def lists_by_number(session: AsyncSession, numbers: set[str]) -> dict[str, Document]:
@@ -161,14 +165,24 @@ async def set_document_states(session: AsyncSession, rows: list[dict]) -> None:
         await session.execute(update(Document), rows)
 
 
-async def routed(session: AsyncSession, regulators: list[str], document_ids: set[int]) -> set[tuple[str, int]]:
-    """Which of these documents were in a message routed to which of these regulators."""
+async def carriers(session: AsyncSession, document_ids: set[int]) -> dict[int, set[int]]:
+    """The messages that carried each of these documents (any version), by document."""
     rows = await session.execute(
-        select(Delivery.regulator, DocumentVersion.document_id).distinct()
-        .join(Delivery, Delivery.message_id == DocumentVersion.message_id)
-        .where(Delivery.regulator.in_(regulators), DocumentVersion.document_id.in_(document_ids))
+        select(DocumentVersion.document_id, DocumentVersion.message_id).where(DocumentVersion.document_id.in_(document_ids))
     )
-    return {(r, i) for r, i in rows}
+    out: dict[int, set[int]] = {}
+    for document_id, message_id in rows:
+        out.setdefault(document_id, set()).add(message_id)
+    return out
+
+
+async def routed(session: AsyncSession, regulators: list[str], message_ids: set[int]) -> set[tuple[str, int]]:
+    """Which of these messages were routed to which of these regulators (an index range on message)."""
+    rows = await session.execute(
+        select(Delivery.regulator, Delivery.message_id).distinct()
+        .where(Delivery.message_id.in_(message_ids), Delivery.regulator.in_(regulators))
+    )
+    return {(r, m) for r, m in rows}
 
 
 async def verdicts_of(session: AsyncSession, document_ids: set[int], regulators: list[str] | None = None) -> list[Verdict]:

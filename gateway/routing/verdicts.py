@@ -202,10 +202,11 @@ class _Batch:
     now: object
     verdicts: dict[tuple[int, str], _Verdict]
     states: dict[int, tuple[str, str | None]]  # document id -> (status, invtNo) as the batch leaves them
+    carriers: dict[int, set[int]]  # document id -> the messages that carried it
     changed_docs: set[int] = field(default_factory=set)
     receipts: list[tuple] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
-    answered: dict[str, set[int]] = field(default_factory=dict)  # regulator -> documents whose deliveries are answered
+    answered: dict[str, set[int]] = field(default_factory=dict)  # regulator -> messages whose deliveries are answered
 
 
 async def judge(session: AsyncSession, batch: list[Posted]) -> list[dict | DomainError]:
@@ -246,16 +247,18 @@ async def judge(session: AsyncSession, batch: list[Posted]) -> list[dict | Domai
     # on it, waits for this transaction rather than racing it.
     await repository.lock_documents(session, doc_ids)
     regulators = sorted({batch[i].regulator for i in resolved})
-    routed = await repository.routed(session, regulators, doc_ids)
+    carriers = await repository.carriers(session, doc_ids)
+    routed = await repository.routed(session, regulators, {m for ms in carriers.values() for m in ms})
     stored = await repository.verdicts_of(session, doc_ids, regulators)
     work = _Batch(
         now=utcnow(),
         verdicts={(v.document_id, v.regulator): _Verdict(v.version, v.status, v.info, v.receipt_type, v.detail) for v in stored},
         states={a.document.id: (a.document.status, a.document.invt_no) for answers in resolved.values() for a in answers},
+        carriers=carriers,
     )
     for i, answers in resolved.items():
         p = batch[i]
-        stray = next((a for a in answers if (p.regulator, a.document.id) not in routed), None)
+        stray = next((a for a in answers if not any((p.regulator, m) in routed for m in carriers.get(a.document.id, ()))), None)
         if stray is not None:
             outcomes[i] = NotRoutedHere(
                 f"the {stray.document.kind} {stray.document.business_key} was never routed to {p.regulator}; "
@@ -310,7 +313,7 @@ def _apply(session: AsyncSession, work: _Batch, p: Posted, answers: list[Answer]
         ))
         out.append({"kind": doc.kind, "key": doc.business_key, "status": a.status, "forwardedTo": to,
                     **({"invtNo": invt_no} if (invt_no := work.states[doc.id][1]) else {})})
-        work.answered.setdefault(regulator, set()).add(doc.id)
+        work.answered.setdefault(regulator, set()).update(work.carriers.get(doc.id, ()))
     answer = {"guid": p.guid, "receiptType": etree.QName(p.root).localname, "regulator": regulator, "documents": out}
     work.records.append({"regulator": regulator, "guid": p.guid, "receipt_type": answer["receiptType"][3:6],
                          "digest": p.digest, "raw": p.raw, "answer": answer, "received_at": now})
@@ -334,5 +337,5 @@ async def _write(session: AsyncSession, work: _Batch) -> None:
     ), work.receipts)
     await insert_ids(session, RegulatorReceipt.__table__, work.records)
     # the deliveries these verdicts answer are acknowledged
-    for regulator, doc_ids in sorted(work.answered.items()):
-        await repository.acknowledge_answered(session, regulator, sorted(doc_ids), now)
+    for regulator, message_ids in sorted(work.answered.items()):
+        await repository.acknowledge_answered(session, regulator, sorted(message_ids), now)
