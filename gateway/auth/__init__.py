@@ -6,6 +6,7 @@ their SHA-256 (a slow password hash adds nothing to keys nobody can guess).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -79,6 +80,8 @@ class KeyCache:
     def __init__(self, ttl: float, size: int = 10_000) -> None:
         self.ttl, self.size = ttl, size
         self._found: dict[str, tuple[float, Principal]] = {}
+        self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
+        self._generation = 0
 
     def get(self, key_hash: str) -> Principal | None:
         hit = self._found.get(key_hash)
@@ -95,6 +98,20 @@ class KeyCache:
 
     def clear(self) -> None:
         self._found.clear()
+        self._generation += 1  # lookups under way may have read the old rows: their answers are not kept
+
+    async def single_flight(self, key_hash: str, look_up) -> Principal | None:
+        """``look_up()`` once for concurrent misses of one key; a known key is remembered."""
+        flight = self._inflight.get(key_hash)
+        if flight is None:
+            generation = self._generation
+            flight = self._inflight[key_hash] = asyncio.ensure_future(look_up())
+            flight.add_done_callback(lambda _f: self._inflight.pop(key_hash, None))
+            principal = await asyncio.shield(flight)
+            if principal is not None and generation == self._generation:
+                self.put(key_hash, principal)
+            return principal
+        return await asyncio.shield(flight)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -108,24 +125,31 @@ async def authenticate(request: Request) -> Principal:
         return OPERATOR
     digest = hash_key(token)
     cache: KeyCache | None = getattr(state, "key_cache", None)
-    if cache is not None and (known := cache.get(digest)) is not None:
+    if cache is None:
+        principal = await _look_up(state, digest)
+    elif (known := cache.get(digest)) is not None:
         return known
+    else:
+        # One lookup per key at a time: when a busy key's entry runs out, its concurrent requests
+        # share one query instead of each taking a connection at the same moment.
+        principal = await cache.single_flight(digest, lambda: _look_up(state, digest))
+    if principal is None:
+        raise Unauthorized("this API key is unknown or revoked")
+    return principal
+
+
+async def _look_up(state, digest: str) -> Principal | None:
     async with state.db.read() as session:
         found = await repository.key_owner(session, digest)
     if found is None:
-        raise Unauthorized("this API key is unknown or revoked")
+        return None
     key, ent = found
     if key.regulator:
-        principal = Principal("regulator", regulator=key.regulator)
-    else:
-        codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
-        principal = Principal(
-            "enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes))
-        )
-    if cache is not None:
-        cache.put(digest, principal)
-    return principal
-
+        return Principal("regulator", regulator=key.regulator)
+    codes = tuple(c for c in (ent.code, ent.customs_code, ent.uscc) if c)
+    return Principal(
+        "enterprise", ent.code, ent.name, ent.dxp_id, tuple(ent.roles), ent.status, codes=tuple(dict.fromkeys(codes))
+    )
 
 
 
