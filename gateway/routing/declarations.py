@@ -24,10 +24,9 @@ from kit.times import iso
 from schemas.catalog import CEB_NS
 
 from ..auth import Principal
-from ..models import Document
 from . import repository
 from .errors import DeclarationNotFound
-from .models import Verdict
+from .repository import Declared
 
 # The order's amounts, shown so that regulators can check limits and tax (amounts, not personal data).
 ORDER_AMOUNTS = ("goodsValue", "freight", "discount", "taxTotal", "acturalPaid", "currency")
@@ -51,30 +50,29 @@ def _refused(status: str) -> bool:
 
 
 async def readable_declaration(session: AsyncSession, caller: Principal, ebp_code: str, order_no: str) -> dict:
-    """The declaration, for the operator, the regulators and the firms named in its documents."""
-    docs = await repository.declaration_documents(session, ebp_code, order_no)
-    if not (caller.is_operator or caller.is_regulator or await repository.names_any(session, docs, caller.codes or (caller.code or "",))):
-        docs = []
-    if not docs:
+    """The declaration, for the operator, the regulators and the firms named in its documents.
+
+    One statement reads it all (``repository.declaration``), the access check folded in; a firm named
+    in none of its documents learns nothing, not even that it exists."""
+    everyone = caller.is_operator or caller.is_regulator
+    read = await repository.declaration(session, ebp_code, order_no,
+                                        None if everyone else (caller.codes or (caller.code or "",)))
+    if not read.documents or not (everyone or read.named):
         raise DeclarationNotFound(f"no declaration for order {order_no} of platform {ebp_code} that you may read")
-    return await declaration(session, ebp_code, order_no, docs)
+    return declaration(ebp_code, order_no, read)
 
 
-async def declaration(session: AsyncSession, ebp_code: str, order_no: str, docs: list[Document]) -> dict:
-    verdicts: dict[int, dict[str, Verdict]] = {}
-    if docs:
-        for v in await repository.verdicts_of(session, {d.id for d in docs}):
-            verdicts.setdefault(v.document_id, {})[v.regulator] = v
+def declaration(ebp_code: str, order_no: str, read: Declared) -> dict:
     out_docs: dict[str, Any] = {}
-    amounts = await _order_amounts(session, [d for d in docs if d.kind == "order"])
-    for d in docs:
+    amounts = _order_amounts(read.xml)
+    for d in read.documents:
         item = {
             "kind": d.kind, "key": d.business_key, "status": d.status, "version": d.version, "filedBy": d.owner_code,
             "preNo": d.pre_no, "invtNo": d.invt_no, "updatedAt": iso(d.updated_at),
             "verdicts": {
                 r: {"status": v.status, "info": v.info, "receiptType": v.receipt_type, "at": iso(v.updated_at),
                     **({"detail": v.detail} if v.detail else {})}
-                for r, v in sorted(verdicts.get(d.id, {}).items())
+                for r, v in sorted(read.verdicts.get(d.id, {}).items())
             },
         }
         if d.id in amounts:
@@ -87,10 +85,11 @@ async def declaration(session: AsyncSession, ebp_code: str, order_no: str, docs:
     return {"ebpCode": ebp_code, "orderNo": order_no, "state": state, "reasons": reasons, "documents": out_docs}
 
 
-async def _order_amounts(session: AsyncSession, orders: list[Document]) -> dict[int, dict[str, str]]:
+def _order_amounts(xml: dict[int, str]) -> dict[int, dict[str, str]]:
+    """The amounts of each order, from the XML of its version in force."""
     out = {}
-    for doc_id, xml in await repository.current_xml(session, orders):
-        head = etree.fromstring(xml.encode("utf-8")).find(f"{{{CEB_NS}}}OrderHead")  # stored by the window itself
+    for doc_id, text in xml.items():
+        head = etree.fromstring(text.encode("utf-8")).find(f"{{{CEB_NS}}}OrderHead")  # stored by the window itself
         if head is not None:
             out[doc_id] = {f: v for f in ORDER_AMOUNTS if (v := head.findtext(f"{{{CEB_NS}}}{f}")) is not None}
     return out

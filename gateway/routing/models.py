@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +49,9 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_regulator_id", "regulator", "id"),
+        # the pull inbox: a regulator's pending rows in id order, without reading its delivered ones
+        Index("ix_deliveries_pending", "regulator", "id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -8,9 +8,10 @@ two writers never wait for each other in a circle.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, and_, or_, select, tuple_, update
+from sqlalchemy import Row, Select, and_, exists, false, literal, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Document, DocumentParty, DocumentVersion, Message
@@ -70,7 +71,12 @@ async def record_outcomes(session: AsyncSession, rows: list[dict]) -> None:
 
 
 async def inbox(session: AsyncSession, regulator: str, after: int, limit: int) -> list[Delivery]:
-    query = (select(Delivery).where(Delivery.regulator == regulator, Delivery.state == DeliveryState.PENDING, Delivery.id > after)
+    """A pull regulator's pending deliveries after ``after``: a range of the partial index
+    ``ix_deliveries_pending`` (regulator, id) WHERE state = 'pending', so delivered rows are never read.
+    The state is written into the statement, not bound: a planner proves the index's predicate only from
+    a literal (PostgreSQL's generic plans and SQLite never from a parameter)."""
+    pending = literal(DeliveryState.PENDING.value, literal_execute=True)
+    query = (select(Delivery).where(Delivery.regulator == regulator, Delivery.state == pending, Delivery.id > after)
              .order_by(Delivery.id).limit(limit))
     return list((await session.execute(query)).scalars())
 
@@ -195,43 +201,68 @@ async def verdicts_of(session: AsyncSession, document_ids: set[int], regulators:
 # ---- declarations ---------------------------------------------------------------------------------------
 
 
-async def declaration_documents(session: AsyncSession, ebp_code: str, order_no: str) -> list[Document]:
-    """Each lookup is an index range (no OR, no LIKE): the view is read often, by firms and by regulators."""
+@dataclass(slots=True)
+class Declared:
+    """What the declaration view reads: its documents (in id order), each one's verdicts by regulator,
+    the order's XML in force, and whether one of the caller's codes is named in any of them."""
+
+    documents: list[Document] = field(default_factory=list)
+    verdicts: dict[int, dict[str, Verdict]] = field(default_factory=dict)
+    xml: dict[int, str] = field(default_factory=dict)
+    named: bool = False
+
+
+async def declaration(session: AsyncSession, ebp_code: str, order_no: str, codes: tuple[str, ...] | None = None) -> Declared:
+    """The declaration "ebpCode|orderNo" in two statements, each a UNION ALL of index ranges on constants.
+
+    The first: the documents naming the order (``order_ref``) and the order by its key (one filed without
+    an ``order_ref``). The second, for the waybill each of its lists names (``links["waybill"]``): that
+    waybill, and its status updates -- keyed "logisticsCode|logisticsNo|status", i.e. the range
+    (w||'|', w||'}') of the unique (kind, business_key) index. Each document is joined by primary key
+    to its verdicts (unique (document_id, regulator)), an order to its version in force (unique
+    (document_id, version)), and, when ``codes`` are given, an EXISTS on ``document_parties``' primary
+    key answers whether one of them filed or is named in it. No OR, no LIKE: firms and regulators poll
+    this view. (One statement could reach the waybills through a join on the lists' links, but the
+    planner cannot estimate a range whose ends come from another row: it guessed thousands of rows, and
+    planned parallel scans of the whole table and a hash of every document naming the firm.)
+    """
     ref = f"{ebp_code}|{order_no}"
-    docs = list((await session.execute(select(Document).where(Document.order_ref == ref))).scalars())
-    if not any(d.kind == "order" for d in docs):
-        docs += (await session.execute(
-            select(Document).where(Document.kind == "order", Document.business_key == ref)
-        )).scalars()
-    waybills = sorted({(d.links or {}).get("waybill") for d in docs if d.kind == "inventory"} - {None})
-    for w in waybills:
-        docs += (await session.execute(select(Document).where(Document.kind == "waybill", Document.business_key == w))).scalars()
-        # its status updates: keys "logisticsCode|logisticsNo|status", i.e. the range just above "w|"
-        docs += (await session.execute(select(Document).where(
-            Document.kind == "waybill_status", Document.business_key > w + "|", Document.business_key < w + "}",
-        ))).scalars()
-    return sorted({d.id: d for d in docs}.values(), key=lambda d: d.id)
+    out = Declared()
+    await _read_declared(session, out, codes, [
+        select(Document.id).where(Document.order_ref == ref),
+        select(Document.id).where(Document.kind == "order", Document.business_key == ref),
+    ])
+    waybills = sorted({(d.links or {}).get("waybill") for d in out.documents if d.kind == "inventory"} - {None})
+    if waybills:
+        await _read_declared(session, out, codes, [branch for w in waybills for branch in (
+            select(Document.id).where(Document.kind == "waybill", Document.business_key == w),
+            select(Document.id).where(Document.kind == "waybill_status", Document.business_key > w + "|",
+                                      Document.business_key < w + "}"),
+        )])
+    out.documents.sort(key=lambda d: d.id)
+    return out
 
 
-async def names_any(session: AsyncSession, docs: list[Document], codes: tuple[str, ...]) -> bool:
-    """Whether one of ``codes`` filed, or is named in, one of ``docs``."""
-    if not docs or not codes:
-        return False
-    hit = await session.execute(
-        select(DocumentParty.document_id).where(
-            DocumentParty.document_id.in_([d.id for d in docs]), DocumentParty.party_code.in_(codes)
-        ).limit(1)
-    )
-    return hit.first() is not None
-
-
-async def current_xml(session: AsyncSession, docs: list[Document]) -> list[tuple[int, str]]:
-    """The XML of each document's version in force."""
-    if not docs:
-        return []
+async def _read_declared(session: AsyncSession, out: Declared, codes: tuple[str, ...] | None, branches: list[Select]) -> None:
+    """The documents the ``branches`` find (ids), each with its verdicts, XML in force (orders) and
+    whether ``codes`` are named in it, added to ``out``; a document found twice is kept once."""
+    ids = union_all(*branches).subquery("declared")
+    named = (exists().where(DocumentParty.document_id == Document.id, DocumentParty.party_code.in_(codes))
+             if codes else false())
     rows = await session.execute(
-        select(DocumentVersion.document_id, DocumentVersion.xml).where(
-            or_(*[and_(DocumentVersion.document_id == d.id, DocumentVersion.version == d.version) for d in docs])
-        )
+        select(Document, Verdict, DocumentVersion.xml, named.label("named"))
+        .join(ids, ids.c.id == Document.id)
+        .outerjoin(Verdict, Verdict.document_id == Document.id)
+        .outerjoin(DocumentVersion, and_(Document.kind == "order", DocumentVersion.document_id == Document.id,
+                                         DocumentVersion.version == Document.version))
     )
-    return [(doc_id, xml) for doc_id, xml in rows]
+    seen = {d.id for d in out.documents}
+    for doc, verdict, xml, is_named in rows:
+        if doc.id not in seen:
+            seen.add(doc.id)
+            out.documents.append(doc)
+        if verdict is not None:
+            out.verdicts.setdefault(doc.id, {})[verdict.regulator] = verdict
+        if xml is not None:
+            out.xml[doc.id] = xml
+        out.named = out.named or bool(is_named)
