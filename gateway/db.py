@@ -29,6 +29,7 @@ from . import trail
 from .config import Settings
 
 _EFFECTS = "swx.effects"
+_WRITE = "swx_write"  # execution option of the write sessions' connections (SQLite: BEGIN IMMEDIATE)
 
 
 class Effect(StrEnum):
@@ -74,6 +75,17 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # The driver would begin a transaction only before its first INSERT/UPDATE/DELETE, so a
+            # transaction's SELECTs read outside it: two processes could both read a delivery as due and
+            # both claim it. swx begins every transaction itself (below).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn):
+            # A write transaction takes SQLite's write lock at its first statement (BEGIN IMMEDIATE), so
+            # what it reads is what it writes over, whichever process it is in; another process's writer
+            # waits on the busy timeout. Reads begin deferred and never block a writer (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
         return engine
     # No pre-ping by default: it costs a round trip per checkout, and a connection that died with a
@@ -96,6 +108,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = make_sessionmaker(engine)
+        self.write_sessions = make_sessionmaker(engine.execution_options(**{_WRITE: True}))
         self.postgres = engine.dialect.name == "postgresql"
         self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
@@ -118,7 +131,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def write(self, *, lock: Lock | None = None) -> AsyncIterator[AsyncSession]:
         """One transaction: committed at the end (with its ledger trail) or rolled back on an error."""
-        async with self.write_lock, self.sessions() as session, session.begin():
+        async with self.write_lock, self.write_sessions() as session, session.begin():
             if lock is not None and self.postgres:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
             yield session

@@ -41,7 +41,7 @@ class AuditLog:
     async def start(self, db: Database) -> None:
         """Sequence what an earlier run left pending (and sign the first checkpoint), then keep sequencing,
         woken by every commit that queued events. On SQLite the sequencer queues behind the writer lock."""
-        sessions, guard = db.sessions, db.write_lock
+        sessions, guard = db.write_sessions, db.write_lock
         self._sessions, self._guard = sessions, guard
         db.on_commit(Effect.LEDGER, self.committed)
         await self.sequencer.integrate(sessions, self.max_batch, guard=guard)
