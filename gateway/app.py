@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = load_routes(settings.routes, adapter_names())  # a bad table stops start-up here
     policy = load_policy(settings.sharing_policy)  # so does a bad sharing policy
     mocks, mock_settings = None, None
-    if settings.mock_regulators:
+    if settings.mounts_regulators:
         from mock_customs.app import create_app as create_mocks
         from mock_customs.config import MockSettings
 
@@ -131,8 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await stack.enter_async_context(mocks.router.lifespan_context(mocks))
             task = asyncio.create_task(dispatcher.run_forever(), name="swx-dispatcher") if settings.dispatch else None
             log.info("swx started", version=__version__, database=db.engine.url.render_as_string(hide_password=True),
-                     ledger_key=audit.ledger.verifier_key, dispatch=settings.dispatch, regulators=settings.base_url() + "/mock"
-                     if mocks is not None else "external")
+                     ledger_key=audit.ledger.verifier_key, dispatch=settings.dispatch, regulators=settings.regulators_base())
             try:
                 yield
             finally:

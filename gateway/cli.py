@@ -76,9 +76,11 @@ def serve(
     port: int = typer.Option(None, help="port to listen on (default SWX_PORT or 8000)"),
     workers: int = typer.Option(1, help="server worker processes"),
 ) -> None:
-    """Migrate the database and start the service."""
+    """Migrate the database and start the service (and, unless SWX_MOCK_REGULATORS=false or
+    SWX_REGULATORS_URL names regulators elsewhere, the regulator stand-ins as their own process)."""
     import uvicorn
 
+    from . import standins
     from .logs import configure
     from .migrate import upgrade
 
@@ -92,25 +94,37 @@ def serve(
     configure(settings.log_level, settings.log_json)
     os.environ["SWX_LOG_CONFIGURE"] = "1"  # worker processes start afresh: create_app configures theirs
     upgrade(settings)
-    if workers > 1 and settings.mock_regulators:
-        typer.echo("swx: with several workers each would hold its own in-process stand-ins; run them with "
-                   "`swx regulators serve` and set SWX_MOCK_REGULATORS=false and their urls in the routing table", err=True)
-        raise typer.Exit(2)
     if not settings.operator_token:
         from .app import operator_token
 
         # One token for every worker process, made and printed once here rather than by each worker.
         os.environ["SWX_OPERATOR_TOKEN"] = operator_token(settings)
         get_settings.cache_clear()
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
-    )
+        settings = get_settings()
+    if workers > 1 and settings.mounts_regulators:
+        typer.echo("swx: SWX_MOCK_MOUNTED=true puts the stand-ins in every worker, each with its own state: "
+                   "unset it (swx serve then runs them as their own process) or serve one worker", err=True)
+        raise typer.Exit(2)
+    stand_ins = None
+    if settings.starts_regulators:
+        try:
+            stand_ins = standins.start(settings, settings.operator_token or "")
+        except standins.PortTaken as exc:
+            typer.echo(f"swx: {exc}", err=True)
+            raise typer.Exit(2) from None
+    try:
+        uvicorn.run(
+            "gateway.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        if stand_ins is not None:
+            standins.stop(stand_ins)
 
 
 @app.command()
@@ -131,15 +145,30 @@ def regulators_serve(
     port: int = typer.Option(8100, help="port to listen on"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     gateway: str = typer.Option("http://127.0.0.1:8000", help="the window's URL, for receipts and registry reads"),
+    keys_from_window: bool = typer.Option(
+        False, help="wait for the window, then take a fresh key per regulator from it with the operator token"),
 ) -> None:
-    """Run the four stand-ins on their own (keys from SWX_MOCK_KEYS='{"customs": "swx_…", …}', the
-    delivery token from SWX_MOCK_DELIVERY_TOKEN, the operator token from SWX_MOCK_OPERATOR_TOKEN)."""
+    """Run the four stand-ins on their own (keys from SWX_MOCK_KEYS='{"customs": "swx_…", …}' or
+    --keys-from-window, the delivery token from SWX_MOCK_DELIVERY_TOKEN, the operator token from
+    SWX_MOCK_OPERATOR_TOKEN)."""
+    import asyncio
+
     import uvicorn
 
+    from mock_customs.app import MODULES
     from mock_customs.app import create_app as create_mocks
     from mock_customs.config import MockSettings
+    from mock_customs.onboarding import OnboardingFailed
+    from mock_customs.onboarding import keys_from_window as take_keys
 
-    uvicorn.run(create_mocks(MockSettings(gateway_url=gateway)), host=host, port=port, access_log=False)
+    settings = MockSettings(gateway_url=gateway)
+    if keys_from_window:
+        try:
+            settings.keys.update(asyncio.run(take_keys(settings, list(MODULES))))
+        except OnboardingFailed as exc:
+            typer.echo(f"swx regulators: {exc}", err=True)
+            raise typer.Exit(2) from None
+    uvicorn.run(create_mocks(settings), host=host, port=port, access_log=False)
 
 
 @samples_app.command("generate")

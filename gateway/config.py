@@ -43,7 +43,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="how regulators reach this window; default http://HOST:PORT")
     delivery_token: str | None = Field(None, description="bearer token on deliveries; default derived from the operator token")
     dispatch: bool = Field(True, description="run the dispatcher inside swx serve (else run swx worker)")
-    mock_regulators: bool = Field(True, description="mount the regulator stand-ins at /mock and issue their keys")
+    mock_regulators: bool = Field(True, description="run the regulator stand-ins: swx serve starts them as their own process")
+    mock_mounted: bool = Field(False, description="mount the stand-ins inside the window at /mock instead (one process: tests)")
+    regulators_url: str | None = Field(
+        None, description="where regulators whose route names no url are reached, as {url}/{name}: stand-ins or "
+        "regulators running elsewhere (swx serve then starts none); unset: the stand-ins swx serve starts",
+    )
+    regulators_port: int | None = Field(None, description="port of the stand-ins' process swx serve starts; default SWX_PORT + 100")
     delivery_timeout: float = 10.0
     delivery_max_attempts: int = Field(8, description="attempts before a delivery is dead")
     delivery_backoff: float = Field(0.5, description="first retry delay in seconds; doubles per attempt, with jitter")
@@ -57,6 +63,25 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    def regulators_base(self) -> str:
+        """Where routes without a url deliver: ``{this}/{regulator}`` (``swx worker`` finds the stand-ins
+        that ``swx serve`` started from the same settings)."""
+        if self.regulators_url:
+            return self.regulators_url.rstrip("/")
+        if self.mounts_regulators:
+            return self.base_url() + "/mock"
+        return f"http://127.0.0.1:{self.regulators_port or self.port + 100}"
+
+    @property
+    def mounts_regulators(self) -> bool:
+        """The stand-ins run inside the app, at ``/mock``."""
+        return self.mock_regulators and self.mock_mounted and not self.regulators_url
+
+    @property
+    def starts_regulators(self) -> bool:
+        """``swx serve`` starts the stand-ins as their own process."""
+        return self.mock_regulators and not self.mock_mounted and not self.regulators_url
 
     def effective_delivery_token(self, operator_token: str) -> str:
         """The configured delivery token, else one derived from the operator token (so that ``swx

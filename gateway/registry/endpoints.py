@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, UnknownRegulator, regulator_named, require_operator
 from ..auth import repository as keys
 from ..db import ReadSession, RegistryWriteSession, WriteSession
 from ..enterprises import service as enterprises
 from ..enterprises.errors import EnterpriseNotFound, KeyNotFound, VersionNotFound
-from ..enterprises.schemas import Code
+from ..enterprises.schemas import Code, KeyRequest
 from ..enterprises.sharing import policy_of
 from ..errors import Forbidden
 from ..problems import responses
@@ -43,9 +43,18 @@ def _json(example: object, description: str) -> dict:
 
 @router.post("/regulators/{name}/keys", status_code=201, response_model=RegulatorKeyCreated,
              summary="Issue a regulator's API key (operator)", responses=responses(Forbidden, UnknownRegulator))
-async def regulator_key(name: Regulator, caller: Operator, session: RegistryWriteSession) -> dict:
-    """A key for a regulator, shown once. It reads the registry in that regulator's view."""
-    row, key = await enterprises.issue_key(session, regulator=regulator_named(name))
+async def regulator_key(
+    name: Regulator, caller: Operator, session: RegistryWriteSession,
+    payload: Annotated[KeyRequest | None, Body(openapi_examples={
+        "rotate": {"summary": "rotate: a new key, every other key of this regulator revoked", "value": {"revokeOthers": True}},
+        "add": {"summary": "an additional key", "value": {"revokeOthers": False}},
+    })] = None,
+) -> dict:
+    """A key for a regulator, shown once. It reads the registry in that regulator's view and posts its
+    verdicts. With `revokeOthers`, the regulator's other keys stop working (rotation; the stand-ins
+    take fresh keys this way each time they start)."""
+    row, key = await enterprises.issue_key(session, regulator=regulator_named(name),
+                                           revoke_others=bool(payload and payload.revokeOthers))
     return {"apiKey": key, "id": row.id, "prefix": row.prefix}
 
 

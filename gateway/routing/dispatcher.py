@@ -51,7 +51,7 @@ log = logging.getLogger("swx.dispatch")
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     delivery_token: str
-    public_url: str  # where the in-process stand-ins are
+    regulators_url: str  # where regulators whose route names no url are: {regulators_url}/{name}
     timeout: float = 10.0
     lease: float = 30.0
     max_attempts: int = 8
@@ -64,7 +64,7 @@ class DispatchSettings:
     @classmethod
     def from_settings(cls, settings: Settings, token: str) -> DispatchSettings:
         return cls(
-            delivery_token=token, public_url=settings.base_url(), timeout=settings.delivery_timeout,
+            delivery_token=token, regulators_url=settings.regulators_base(), timeout=settings.delivery_timeout,
             lease=settings.delivery_timeout * 3, max_attempts=settings.delivery_max_attempts,
             backoff_base=settings.delivery_backoff, backoff_cap=settings.delivery_backoff_cap,
             concurrency=settings.delivery_concurrency,
@@ -93,7 +93,7 @@ def build_adapters(table: RoutingTable, settings: DispatchSettings) -> dict[str,
     """One adapter per push regulator, from the entry point its table entry names."""
     common = AdapterSettings(token=settings.delivery_token, timeout=settings.timeout, connections=settings.concurrency)
     return {
-        name: load_adapter(route.adapter)(route.endpoint(settings.public_url), common)
+        name: load_adapter(route.adapter)(route.endpoint(settings.regulators_url), common)
         for name, route in table.regulators.items() if route.mode == DeliveryMode.PUSH
     }
 

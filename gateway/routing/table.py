@@ -41,12 +41,12 @@ class RegulatorRoute:
     name: str
     mode: DeliveryMode
     adapter: str  # entry-point name in group "swx.adapters"
-    url: str  # "" = the in-process stand-in
+    url: str  # "" = at the window's regulators url (the stand-ins)
     receiver_id: str
 
-    def endpoint(self, public_url: str) -> Endpoint:
-        """The adapter's endpoint; the stand-in mounted under this window's ``/mock`` when no URL is set."""
-        return Endpoint(self.name, self.url or f"{public_url.rstrip('/')}/mock/{self.name}", self.receiver_id)
+    def endpoint(self, regulators_url: str) -> Endpoint:
+        """The adapter's endpoint: the route's url, else ``{regulators_url}/{name}`` (the stand-ins)."""
+        return Endpoint(self.name, self.url or f"{regulators_url.rstrip('/')}/{self.name}", self.receiver_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
-"""``swx serve --workers 2`` with the regulator stand-ins out of process, as a deployment of several
-workers runs: ``SWX_MOCK_REGULATORS=false``, a routing table pointing at ``swx regulators serve``,
-a delivery token both share, and regulator keys the operator issues. One clean declaration filed by
-its four firms is released, every delivery is delivered (each worker runs a dispatcher), nothing
-reaches customs twice, and the ledger both workers appended to verifies. On SQLite (the default) and
-on PostgreSQL (``SWX_TEST_DATABASE_URL``), each on a scratch database of its own."""
+"""``swx serve --workers 2`` as it is typed: the command starts the regulator stand-ins as their own
+process (they take their keys from the window, the routes point at them) and two uvicorn workers.
+One clean declaration filed by its four firms is released, every delivery is delivered (each worker
+runs a dispatcher), nothing reaches customs twice, the ledger both workers appended to verifies, and
+the stand-ins stop with the window. On SQLite (the default) and on PostgreSQL
+(``SWX_TEST_DATABASE_URL``), each on a scratch database of its own."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pytest
 import schemas.builder as builder_module
 from schemas.builder import MessageBuilder
 from tests.fixtures.paths import ROOT
-from tests.fixtures.server import Spawned, _free_port, _healthy, eventually, scratch_database_url
+from tests.fixtures.server import MOCK_ENV, Spawned, _free_port, _healthy, eventually, scratch_database_url
 
 REGULATORS = ("customs", "inspection", "tax", "fx")
 DELIVERY_TOKEN = "swx_dl_multiprocess_" + "d" * 20
@@ -106,17 +106,17 @@ def _up(url: str) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds uvicorn's worker processes through /proc")
-def test_two_workers_with_the_stand_ins_apart_release_a_declaration(settings, tmp_path, monkeypatch):
+def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(settings, tmp_path, monkeypatch):
     port, regulators_port = _free_port(), _free_port()
     base, regulators_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{regulators_port}"
-    routes = tmp_path / "routes.toml"
-    routes.write_text(routes_for(regulators_url))
     env = {
-        **os.environ, "SWX_DATABASE_URL": scratch_database_url(settings, tmp_path), "SWX_PORT": str(port),
-        "SWX_OPERATOR_TOKEN": OPERATOR_TOKEN, "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_LOG_LEVEL": "WARNING",
-        "SWX_MOCK_REGULATORS": "false", "SWX_ROUTES": str(routes), "SWX_DELIVERY_TOKEN": DELIVERY_TOKEN,
+        **os.environ, **MOCK_ENV, "SWX_DATABASE_URL": scratch_database_url(settings, tmp_path), "SWX_PORT": str(port),
+        "SWX_REGULATORS_PORT": str(regulators_port), "SWX_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_LOG_LEVEL": "WARNING",
         "SWX_DELIVERY_BACKOFF": "0.1", "SWX_DELIVERY_BACKOFF_CAP": "1.0", "SWX_DELIVERY_MAX_ATTEMPTS": "20",
     }
+    for name in ("SWX_MOCK_REGULATORS", "SWX_REGULATORS_URL", "SWX_ROUTES"):
+        env.pop(name, None)
     swx = Spawned(base, env, tmp_path / "swx.log", [])
     http = httpx.Client(base_url=base, timeout=30)
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -125,29 +125,16 @@ def test_two_workers_with_the_stand_ins_apart_release_a_declaration(settings, tm
 
         def serving() -> bool:
             assert serve.poll() is None, f"swx serve exited with {serve.returncode}: {swx.log.read_text()[-3000:]}"
-            return _healthy(base) and len(workers_of(serve.pid)) == 2
+            return _healthy(base) and len(workers_of(serve.pid)) == 2 and _up(regulators_url)
 
         eventually(serving, timeout=60)
         workers = workers_of(serve.pid)
-        # the operator issues the regulators' keys; the stand-ins start with them
-        keys = {}
+        stand_ins = [p for p, (_, cmdline) in children_of(serve.pid).items() if b"regulators\0serve" in cmdline]
+        assert len(stand_ins) == 1, children_of(serve.pid)
+        # the stand-ins took one key per regulator from the window
         for name in REGULATORS:
-            r = http.post(f"/v1/regulators/{name}/keys", headers=operator)
-            assert r.status_code == 201, r.text
-            keys[name] = r.json()["apiKey"]
-        with swx.log.open("ab") as out:
-            stand_ins = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "regulators", "serve", "--port", str(regulators_port), "--gateway", base],
-                cwd=ROOT, stdout=out, stderr=out,
-                env={**env, "SWX_MOCK_KEYS": json.dumps(keys), "SWX_MOCK_DELIVERY_TOKEN": DELIVERY_TOKEN,
-                     "SWX_MOCK_OPERATOR_TOKEN": OPERATOR_TOKEN})
-        swx.procs.append(stand_ins)
-
-        def stand_ins_up() -> bool:
-            assert stand_ins.poll() is None, f"swx regulators serve exited: {swx.log.read_text()[-3000:]}"
-            return _up(regulators_url)
-
-        eventually(stand_ins_up, timeout=30)
+            listed = http.get(f"/v1/regulators/{name}/keys", headers=operator).json()["keys"]
+            assert [k for k in listed if k["revokedAt"] is None], (name, listed)
 
         # the firms, each filing its own message of one clean declaration
         monkeypatch.setattr(builder_module, "PRODUCTS", [p for p in builder_module.PRODUCTS if p.gcode in CLEAN_GOODS])
@@ -192,6 +179,9 @@ def test_two_workers_with_the_stand_ins_apart_release_a_declaration(settings, tm
         verify = subprocess.run([sys.executable, "-m", "gateway.cli", "ledger", "verify"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, check=False)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        # a stopped window takes its stand-ins with it
+        stop(swx.procs)
+        eventually(lambda: not Path(f"/proc/{stand_ins[0]}").exists(), timeout=15)
     finally:
         http.close()
         stop(swx.procs)

@@ -134,7 +134,7 @@ def test_the_declaration_view_and_the_pull_inbox_cost_two_statements_at_most(dec
             for who, caller in callers.items():
                 out[who] = await counted(lambda s, caller=caller: readable_declaration(s, caller, ebp, order_no))
             routes = load_routes(declared["routes"])
-            dispatcher = Dispatcher(db, routes, DispatchSettings(delivery_token="x", public_url="http://127.0.0.1"), adapters={})
+            dispatcher = Dispatcher(db, routes, DispatchSettings(delivery_token="x", regulators_url="http://127.0.0.1/mock"), adapters={})
             out["inbox"] = await counted(lambda s: service.inbox(s, routes, dispatcher, "fx", 0, 100))
             return out
         finally:

@@ -18,8 +18,10 @@ from tests.fixtures.paths import ROOT
 from tests.fixtures.server import eventually, spawn_swx
 
 
-def faults(http: httpx.Client, operator: dict, regulator: str, **setting) -> None:
-    r = http.put(f"/mock/{regulator}/_admin/faults", json=setting, headers=operator)
+def faults(http: httpx.Client, operator: dict, regulator: str, prefix: str = "/mock", **setting) -> None:
+    """Switch a stand-in's faults: mounted in the window at ``/mock``, or at ``prefix`` ("" for a
+    client of the stand-ins' own process)."""
+    r = http.put(f"{prefix}/{regulator}/_admin/faults", json=setting, headers=operator)
     assert r.status_code == 200, r.text
 
 
@@ -143,6 +145,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
 
     env, operator = separate.env, separate.operator
     http = httpx.Client(base_url=separate.url, timeout=30)
+    stand_ins = httpx.Client(base_url=separate.regulators, timeout=30)
     firm = http.post("/v1/enterprises", headers=operator, json={
         "code": "3301965XYZ", "name": "杀进程测试贸易有限公司", "dxpId": "DXPENT3301965XYZ",
         "roles": ["ebp", "ebc", "pay", "logistics", "agent", "assure", "operator"]}).json()
@@ -158,7 +161,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
             assert r.status_code == 201, r.text
             guids.add(r.json()["guid"])
     # customs answers slowly: the first worker is killed while its deliveries are in flight
-    faults(http, operator, "customs", latencyMs=1500)
+    faults(stand_ins, operator, "customs", "", latencyMs=1500)
     first = separate.run("worker")
 
     def in_flight():
@@ -171,7 +174,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
     first.wait(10)
     stuck = [d for d in deliveries_of(http, operator, guids) if d["state"] == "pending"]
     assert stuck, "the kill came too late to catch a delivery in flight"
-    faults(http, operator, "customs", latencyMs=0)
+    faults(stand_ins, operator, "customs", "", latencyMs=0)
     # two dispatchers now share the rest (on PostgreSQL through SKIP LOCKED), including what the dead
     # one held, once its lease runs out
     separate.run("worker")
@@ -181,7 +184,7 @@ def test_a_dispatcher_killed_mid_delivery_loses_nothing_and_nothing_is_processed
     final = deliveries_of(http, operator, guids)
     assert len(final) == 3 * (4 + 1 + 2) and all(d["state"] in ("delivered", "acknowledged") for d in final)
     # customs saw some messages twice (at least once delivery) and processed each once
-    state = http.get("/mock/customs/_admin/state", headers=operator).json()
+    state = stand_ins.get("/customs/_admin/state", headers=operator).json()
     assert state["received"]["documents"] == 3 * 4
     counts = customs_receipts(http, {"Authorization": auth["Authorization"]})
     assert counts and all(n == 1 for n in counts.values()), counts

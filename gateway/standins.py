@@ -1,0 +1,65 @@
+"""``swx serve`` runs the regulator stand-ins as their own process.
+
+The stand-ins keep their state (what each regulator received, matched, taxed) in memory. Mounted in
+every uvicorn worker, each worker would hold a different customs, so ``swx serve --workers N`` starts
+one stand-ins process beside the window instead — ``swx regulators serve --keys-from-window`` on
+``127.0.0.1:SWX_REGULATORS_PORT`` (default ``SWX_PORT`` + 100), where every worker's routes (and
+every ``swx worker``'s, from the same settings) deliver. The stand-ins take their keys from the window over its API, as an
+onboarded regulator would (mock_customs/onboarding.py), and they stop with the window: on a clean
+stop here, and by the kernel's parent-death signal if the window is killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from .config import Settings
+
+PR_SET_PDEATHSIG = 1
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: a clean stop still stops the stand-ins
+
+
+def start(settings: Settings, operator_token: str) -> subprocess.Popen:
+    """Start the stand-ins' process where ``settings.regulators_base()`` says they are."""
+    port = int(settings.regulators_base().rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortTaken(f"port {port} for the regulator stand-ins is taken: set SWX_REGULATORS_PORT to a free one, "
+                            "or SWX_REGULATORS_URL to stand-ins already running") from None
+    env = {
+        **os.environ,
+        "SWX_MOCK_OPERATOR_TOKEN": operator_token,
+        "SWX_MOCK_DELIVERY_TOKEN": settings.effective_delivery_token(operator_token),
+    }
+    command = [sys.executable, "-m", "gateway.cli", "regulators", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--gateway", settings.base_url(), "--keys-from-window"]
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    process = subprocess.Popen(command, env=env, preexec_fn=preexec)  # noqa: PLW1509 - prctl only, no locks
+    return process
+
+
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
