@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-import schemas.builder as builder_module
 from schemas.builder import MessageBuilder
+from tests.fixtures.declarations import file_clean, register_parties, state_of
 from tests.fixtures.paths import ROOT
 from tests.fixtures.server import MOCK_ENV, Spawned, _free_port, _healthy, eventually, scratch_database_url
 
@@ -106,7 +106,7 @@ def _up(url: str) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds uvicorn's worker processes through /proc")
-def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(settings, tmp_path, monkeypatch):
+def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(settings, tmp_path):
     port, regulators_port = _free_port(), _free_port()
     base, regulators_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{regulators_port}"
     env = {
@@ -137,27 +137,13 @@ def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(
             assert [k for k in listed if k["revokedAt"] is None], (name, listed)
 
         # the firms, each filing its own message of one clean declaration
-        monkeypatch.setattr(builder_module, "PRODUCTS", [p for p in builder_module.PRODUCTS if p.gcode in CLEAN_GOODS])
         builder = MessageBuilder(seed=4242)
         parties = builder.parties()
-        firm_keys = {}
-        for body in parties.registrations():
-            r = http.post("/v1/enterprises", json=body, headers=operator)
-            assert r.status_code == 201, r.text
-            firm_keys[body["code"]] = r.json()["apiKey"]
-        decl = builder.declaration(parties)
-        guids = set()
-        for code, kind in CORE:
-            sender = parties.sender_for(code)
-            r = http.post("/v1/filings", content=builder.message(code, decl[kind], sender=sender),
-                          headers={"Authorization": f"Bearer {firm_keys[sender.code]}", "Content-Type": "application/xml"})
-            assert r.status_code == 201, f"{kind}: {r.text}"
-            guids.add(r.json()["guid"])
-        order = decl["order"].head
+        order, guids = file_clean(http, register_parties(http, operator, parties), builder, parties)
 
         def released():
-            r = http.get(f"/v1/declarations/{order['ebpCode']}/{order['orderNo']}", headers=operator)
-            return r.status_code == 200 and r.json()["state"] == "released" and r.json()
+            state = state_of(http, operator, order)
+            return state if state and state["state"] == "released" else None
 
         state = eventually(released, timeout=60, every=0.25)
         assert state["documents"]["inventory"]["verdicts"]["customs"]["status"] == "800"
