@@ -180,11 +180,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database reachability")
     async def healthz(request: Request) -> Response:
-        try:
-            async with request.app.state.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means not healthy
-            return JSONResponse({"status": "unhealthy", "database": str(exc)}, status_code=503)
+        db = request.app.state.db
+        for name, engine in (("database", db.engine), ("replica", db.replica)):
+            if engine is None:
+                continue
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception as exc:  # noqa: BLE001 - any failure means not healthy
+                return JSONResponse({"status": "unhealthy", name: str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics (operator token)", responses=problems.responses(Forbidden))

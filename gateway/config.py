@@ -15,6 +15,9 @@ class Settings(BaseSettings):
 
     # The embedded default needs nothing installed: a SQLite file under ./var.
     database_url: str = "sqlite+aiosqlite:///./var/swx.db"
+    read_database_url: str | None = Field(
+        None, description="a streaming replica of the database for the read views (declarations, deliveries, ledger, "
+        "trace, statistics); they may then lag the primary by its delay. Unset: the primary")
     # Operator bearer token; generated and printed once at start when unset.
     operator_token: str | None = None
     host: str = "127.0.0.1"

@@ -103,11 +103,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 class Database:
-    """The engine, its sessions, the writer lock and who to wake after a commit."""
+    """The engine, its sessions, the writer lock and who to wake after a commit; and, when configured,
+    a replica engine the read views use (``view()``), so that polling them never loads the primary."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, replica: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.replica = replica
         self.sessions = make_sessionmaker(engine)
+        self.view_sessions = make_sessionmaker(replica) if replica is not None else self.sessions
         self.write_sessions = make_sessionmaker(engine.execution_options(**{_WRITE: True}))
         self.postgres = engine.dialect.name == "postgresql"
         self.write_lock: contextlib.AbstractAsyncContextManager[Any] = (
@@ -117,7 +120,10 @@ class Database:
 
     @classmethod
     def open(cls, settings: Settings) -> Database:
-        return cls(make_engine(settings))
+        replica = None
+        if settings.read_database_url:
+            replica = make_engine(settings.model_copy(update={"database_url": settings.read_database_url}))
+        return cls(make_engine(settings), replica)
 
     def on_commit(self, effect: Effect, wake: Callable[[], None]) -> None:
         """Call ``wake`` after every commit that marked ``effect``."""
@@ -126,6 +132,12 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def view(self) -> AsyncIterator[AsyncSession]:
+        """A read of a view that may lag the primary by the replica's delay (the primary without one)."""
+        async with self.view_sessions() as session:
             yield session
 
     @contextlib.asynccontextmanager
@@ -144,6 +156,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
 
 def database(request: Request) -> Database:
@@ -152,6 +166,11 @@ def database(request: Request) -> Database:
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database(request).read() as session:
+        yield session
+
+
+async def _view_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database(request).view() as session:
         yield session
 
 
@@ -168,5 +187,7 @@ async def _registry_session(request: Request) -> AsyncIterator[AsyncSession]:
 # Endpoint parameters. "function" scope: the transaction commits before the answer is sent.
 Db = Annotated[Database, Depends(database)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+# The read views (declarations, deliveries, the ledger, the trace, statistics): SWX_READ_DATABASE_URL's replica.
+ViewSession = Annotated[AsyncSession, Depends(_view_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 RegistryWriteSession = Annotated[AsyncSession, Depends(_registry_session, scope="function")]

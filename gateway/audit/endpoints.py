@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from ledger import Ledger
 
 from ..auth import Caller
-from ..db import ReadSession
+from ..db import ViewSession
 from ..problems import responses
 from . import service
 from .errors import EntryNotFound, LedgerQueryInvalid, NoCheckpoint
@@ -36,7 +36,7 @@ def _ledger(request: Request) -> Ledger:
 @router.get("/ledger/checkpoint", response_class=PlainTextResponse, summary="The latest signed checkpoint (C2SP signed note)",
             responses={**responses(NoCheckpoint),
                        200: {"content": {"text/plain": {"example": "swx.example/ledger\n1234\nq7v...=\n\n— swx.example/ledger Az3...\n"}}}})
-async def checkpoint(request: Request, caller: Caller, session: ReadSession) -> PlainTextResponse:
+async def checkpoint(request: Request, caller: Caller, session: ViewSession) -> PlainTextResponse:
     """Origin line, tree size and base64 root hash, signed with Ed25519 (check it against `GET /v1/ledger/key`)."""
     cp = await service.checkpoint(session, _ledger(request))
     return PlainTextResponse(cp.note, headers={"Cache-Control": "no-cache"})
@@ -51,7 +51,7 @@ async def key(request: Request, caller: Caller) -> PlainTextResponse:
 
 @router.get("/ledger/entries", summary="Entries by index range (a firm sees its own)", responses=READ)
 async def entries(
-    request: Request, caller: Caller, session: ReadSession, start: Index = 0,
+    request: Request, caller: Caller, session: ViewSession, start: Index = 0,
     end: Annotated[int | None, Query(ge=1, description=f"one past the last index; at most start + {MAX_PAGE}")] = None,
 ) -> dict:
     """Entries with `start <= index < end` that are covered by the latest checkpoint. `entryText` is the
@@ -62,7 +62,7 @@ async def entries(
 @router.get("/ledger/proof/inclusion", summary="Inclusion proof of one entry (RFC 9162)",
             responses=responses(NoCheckpoint, LedgerQueryInvalid, EntryNotFound))
 async def inclusion(
-    request: Request, caller: Caller, session: ReadSession,
+    request: Request, caller: Caller, session: ViewSession,
     index: Annotated[int | None, Query(ge=0, description="the entry's index")] = None,
     hash: Annotated[str | None, Query(description="or the entry's base64 leaf hash")] = None,
     size: Annotated[int | None, Query(ge=1, description="tree size; the latest checkpoint's when absent")] = None,
@@ -75,7 +75,7 @@ async def inclusion(
 
 @router.get("/ledger/proof/consistency", summary="Consistency proof between two tree sizes (RFC 9162)", responses=READ)
 async def consistency(
-    request: Request, caller: Caller, session: ReadSession,
+    request: Request, caller: Caller, session: ViewSession,
     first: Annotated[int, Query(ge=0, description="the older tree size")],
     second: Annotated[int | None, Query(ge=0, description="the newer tree size; the latest checkpoint's when absent")] = None,
 ) -> dict:
@@ -86,7 +86,7 @@ async def consistency(
 
 @router.get("/trace", summary="Trace one declaration through the ledger (追溯)", responses=responses(NoCheckpoint))
 async def trace_declaration(
-    request: Request, caller: Caller, session: ReadSession,
+    request: Request, caller: Caller, session: ViewSession,
     ebp_code: Annotated[str, Query(alias="ebpCode", min_length=1, max_length=18, description="the platform's code")],
     order_no: Annotated[str, Query(alias="orderNo", min_length=1, max_length=60, description="the order number")],
 ) -> dict:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..auth import REGULATORS, Caller, Operator, RegulatorCaller, UnknownRegulator
-from ..db import ReadSession, WriteSession
+from ..db import ReadSession, ViewSession, WriteSession
 from ..errors import Forbidden, TooLarge, UnsupportedMediaType
 from ..httpbody import XmlBody
 from ..problems import responses
@@ -40,7 +40,7 @@ OWN = (Forbidden, UnknownRegulator, NotYourRegulator)
 @router.get("/deliveries", summary="Deliveries to regulators, by state (operator; a regulator sees its own)",
             responses=responses(Forbidden, UnknownState))
 async def deliveries(
-    caller: Caller, session: ReadSession,
+    caller: Caller, session: ViewSession,
     state: Annotated[str | None, Query(description=f"one of {', '.join(DeliveryState)}")] = None,
     regulator: Annotated[str | None, Query(description="only this regulator's")] = None,
     after: After = 0, limit: Limit = 100,
@@ -92,7 +92,7 @@ async def receipts(request: Request, caller: RegulatorCaller, body: XmlBody) -> 
 @router.get("/declarations/{ebpCode}/{orderNo}", summary="One declaration across all regulators, and its overall state",
             responses=responses(DeclarationNotFound))
 async def declaration_view(
-    caller: Caller, session: ReadSession,
+    caller: Caller, session: ViewSession,
     ebpCode: Annotated[str, Path(min_length=1, max_length=18)],
     orderNo: Annotated[str, Path(min_length=1, max_length=60)],
 ) -> dict:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ..auth import Caller
-from ..db import ReadSession
+from ..db import ViewSession
 from ..errors import BadRequest, Forbidden
 from ..problems import responses
 from . import service
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["service"])
 
 @router.get("/stats", summary="Statistics (统计监测): operator and regulators", responses=responses(Forbidden, BadRequest))
 async def stats(
-    caller: Caller, session: ReadSession,
+    caller: Caller, session: ViewSession,
     since: Annotated[date | None, Query(alias="from", description="first day (UTC), inclusive")] = None,
     until: Annotated[date | None, Query(alias="to", description="last day (UTC), inclusive")] = None,
     top: Annotated[int, Query(ge=1, le=100, description="enterprises and reasons listed")] = 10,
