@@ -7,116 +7,37 @@ on PostgreSQL (``SWX_TEST_DATABASE_URL``), each on a scratch database of its own
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 
-import schemas.builder as builder_module
 from schemas.builder import MessageBuilder
 from tests.fixtures.paths import ROOT
-from tests.fixtures.server import Spawned, _free_port, _healthy, eventually, scratch_database_url
+from tests.fixtures.processes import (
+    CORE,
+    all_deliveries,
+    clean_goods_only,
+    issue_regulator_keys,
+    register_firms,
+    start_stand_ins,
+    stop,
+    window_env,
+    workers_of,
+)
+from tests.fixtures.server import Spawned, _free_port, _healthy, eventually
 
-REGULATORS = ("customs", "inspection", "tax", "fx")
 DELIVERY_TOKEN = "swx_dl_multiprocess_" + "d" * 20
 OPERATOR_TOKEN = "swx_op_multiprocess_" + "m" * 20
-CLEAN_GOODS = ("3401300000", "6110110000")  # soap and cleansers, knitted cardigan: off the inspection table
-CORE = (("311", "order"), ("411", "payment"), ("511", "waybill"), ("621", "inventory"))
-
-
-def routes_for(regulators_url: str) -> str:
-    """swx's own routing table with every regulator's url at the stand-ins' process."""
-    table = tomllib.loads((ROOT / "gateway" / "routing" / "routes.toml").read_text())
-    lines = ["[messages]", *(f"{json.dumps(code)} = {json.dumps(names)}" for code, names in table["messages"].items())]
-    for name, reg in table["regulators"].items():
-        lines += ["", f"[regulators.{name}]", *(f"{k} = {json.dumps(v)}" for k, v in {**reg, "url": f"{regulators_url}/{name}"}.items())]
-    return "\n".join(lines) + "\n"
-
-
-def children_of(pid: int) -> dict[int, tuple[int, bytes]]:
-    """The live children of ``pid``: (start time, command line) by pid (a pid reused later starts later)."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if int(stat[1]) == pid and stat[0] != "Z":
-            out[int(entry.name)] = (int(stat[19]), cmdline)
-    return out
-
-
-def workers_of(pid: int) -> set[int]:
-    """uvicorn's worker processes under ``pid`` (children started by multiprocessing's spawn)."""
-    return {p for p, (_, cmdline) in children_of(pid).items() if b"spawn_main" in cmdline}
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    """Stop ``swx serve`` (the first) and the rest. A worker whose shutdown hangs keeps uvicorn's
-    master waiting for it; killed, the master would leave it running alone on the database: so the
-    master's children are killed too if they outlive it."""
-    children = children_of(procs[0].pid) if procs and procs[0].poll() is None else {}
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            for pid in workers_of(p.pid):
-                os.kill(pid, signal.SIGKILL)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-    time.sleep(0.5)
-    for pid, (started, _) in children.items():
-        try:
-            still = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) == started
-        except OSError:
-            continue
-        if still:
-            os.kill(pid, signal.SIGKILL)
-
-
-def all_deliveries(http: httpx.Client, operator: dict) -> list[dict]:
-    out, after = [], 0
-    while page := http.get("/v1/deliveries", params={"after": after, "limit": 500}, headers=operator).json()["deliveries"]:
-        out += page
-        after = page[-1]["id"]
-    return out
-
-
-def _up(url: str) -> bool:
-    try:
-        return all(httpx.get(f"{url}/{name}/_health", timeout=1).status_code == 200 for name in REGULATORS)
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds uvicorn's worker processes through /proc")
 def test_two_workers_with_the_stand_ins_apart_release_a_declaration(settings, tmp_path, monkeypatch):
     port, regulators_port = _free_port(), _free_port()
     base, regulators_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{regulators_port}"
-    routes = tmp_path / "routes.toml"
-    routes.write_text(routes_for(regulators_url))
-    env = {
-        **os.environ, "SWX_DATABASE_URL": scratch_database_url(settings, tmp_path), "SWX_PORT": str(port),
-        "SWX_OPERATOR_TOKEN": OPERATOR_TOKEN, "SWX_LEDGER_KEY_PATH": str(tmp_path / "ledger.key"), "SWX_LOG_LEVEL": "WARNING",
-        "SWX_MOCK_REGULATORS": "false", "SWX_ROUTES": str(routes), "SWX_DELIVERY_TOKEN": DELIVERY_TOKEN,
-        "SWX_DELIVERY_BACKOFF": "0.1", "SWX_DELIVERY_BACKOFF_CAP": "1.0", "SWX_DELIVERY_MAX_ATTEMPTS": "20",
-    }
+    env = window_env(settings, tmp_path, port, regulators_url, operator_token=OPERATOR_TOKEN, delivery_token=DELIVERY_TOKEN)
     swx = Spawned(base, env, tmp_path / "swx.log", [])
     http = httpx.Client(base_url=base, timeout=30)
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -130,34 +51,13 @@ def test_two_workers_with_the_stand_ins_apart_release_a_declaration(settings, tm
         eventually(serving, timeout=60)
         workers = workers_of(serve.pid)
         # the operator issues the regulators' keys; the stand-ins start with them
-        keys = {}
-        for name in REGULATORS:
-            r = http.post(f"/v1/regulators/{name}/keys", headers=operator)
-            assert r.status_code == 201, r.text
-            keys[name] = r.json()["apiKey"]
-        with swx.log.open("ab") as out:
-            stand_ins = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "regulators", "serve", "--port", str(regulators_port), "--gateway", base],
-                cwd=ROOT, stdout=out, stderr=out,
-                env={**env, "SWX_MOCK_KEYS": json.dumps(keys), "SWX_MOCK_DELIVERY_TOKEN": DELIVERY_TOKEN,
-                     "SWX_MOCK_OPERATOR_TOKEN": OPERATOR_TOKEN})
-        swx.procs.append(stand_ins)
-
-        def stand_ins_up() -> bool:
-            assert stand_ins.poll() is None, f"swx regulators serve exited: {swx.log.read_text()[-3000:]}"
-            return _up(regulators_url)
-
-        eventually(stand_ins_up, timeout=30)
+        start_stand_ins(swx, regulators_port, issue_regulator_keys(http, operator))
 
         # the firms, each filing its own message of one clean declaration
-        monkeypatch.setattr(builder_module, "PRODUCTS", [p for p in builder_module.PRODUCTS if p.gcode in CLEAN_GOODS])
+        clean_goods_only(monkeypatch)
         builder = MessageBuilder(seed=4242)
         parties = builder.parties()
-        firm_keys = {}
-        for body in parties.registrations():
-            r = http.post("/v1/enterprises", json=body, headers=operator)
-            assert r.status_code == 201, r.text
-            firm_keys[body["code"]] = r.json()["apiKey"]
+        firm_keys = register_firms(http, operator, parties)
         decl = builder.declaration(parties)
         guids = set()
         for code, kind in CORE:
