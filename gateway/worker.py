@@ -1,7 +1,8 @@
 """``swx worker``: the dispatcher and the ledger sequencer, without serving HTTP.
 
 Run as many as you like on PostgreSQL (claims use ``FOR UPDATE SKIP LOCKED``; the sequencer takes an
-advisory lock); on SQLite, one. It must share the serving process's delivery token: set
+advisory lock). On SQLite several are safe too (write transactions begin IMMEDIATE) but take turns
+at the one writer, so one is enough. It must share the serving process's delivery token: set
 ``SWX_DELIVERY_TOKEN`` or ``SWX_OPERATOR_TOKEN`` for both.
 """
 

@@ -54,7 +54,9 @@ class Runtime:
         # One delivery at a time: dedupe and recording stay atomic. Only decisions run under it (no
         # network: Regulator.prepare runs before it, receipts are queued, not sent, by on_message).
         self.lock = asyncio.Lock()
-        self.counts: dict = {"messages": 0, "documents": 0, "duplicates": 0, "registrations": 0,
+        # documents: distinct ones taken; duplicates: documents dropped as seen before; repeats:
+        # deliveries of a message already taken (at-least-once delivery sending it again), dropped whole
+        self.counts: dict = {"messages": 0, "documents": 0, "duplicates": 0, "repeats": 0, "registrations": 0,
                              "rejectedBodies": 0, "byType": {}}
 
     async def take(self, delivered: Delivered, message_guid: str, doc_count: int) -> dict[str, int]:
@@ -63,6 +65,7 @@ class Runtime:
         async with self.lock:
             if message_guid in self.seen_messages:
                 self.counts["duplicates"] += doc_count
+                self.counts["repeats"] += 1
                 return {"received": 0, "duplicates": doc_count}
             fresh, guids = [], set()
             for doc in delivered.docs:

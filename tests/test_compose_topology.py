@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from schemas.builder import MessageBuilder
-from tests.fixtures.declarations import file_clean, register_parties, state_of
+from tests.fixtures.declarations import file_clean, state_of
 from tests.fixtures.paths import ROOT
+from tests.fixtures.processes import all_deliveries, register_firms, stop
 from tests.fixtures.server import MOCK_ENV, _free_port, eventually, scratch_database_url
-from tests.gateway.test_multiprocess import all_deliveries, stop
 
 COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = {"SWX_OPERATOR_TOKEN": "swx_op_compose_" + "c" * 24, "SWX_DELIVERY_TOKEN": "swx_dl_compose_" + "d" * 24}
@@ -158,7 +158,7 @@ def test_the_compose_services_release_a_declaration(settings, tmp_path):
         http = httpx.Client(base_url=window, timeout=30)
         builder = MessageBuilder(seed=713)
         parties = builder.parties()
-        order, guids = file_clean(http, register_parties(http, operator, parties), builder, parties)
+        order, guids = file_clean(http, register_firms(http, operator, parties), builder, parties)
 
         def released() -> dict | None:
             state = state_of(http, operator, order)

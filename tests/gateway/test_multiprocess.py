@@ -7,102 +7,22 @@ the stand-ins stop with the window. On SQLite (the default) and on PostgreSQL
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 
 from schemas.builder import MessageBuilder
-from tests.fixtures.declarations import file_clean, register_parties, state_of
+from tests.fixtures.declarations import file_clean, state_of
 from tests.fixtures.paths import ROOT
+from tests.fixtures.processes import REGULATORS, all_deliveries, children_of, register_firms, stand_ins_up, stop, workers_of
 from tests.fixtures.server import MOCK_ENV, Spawned, _free_port, _healthy, eventually, scratch_database_url
 
-REGULATORS = ("customs", "inspection", "tax", "fx")
 DELIVERY_TOKEN = "swx_dl_multiprocess_" + "d" * 20
 OPERATOR_TOKEN = "swx_op_multiprocess_" + "m" * 20
-CLEAN_GOODS = ("3401300000", "6110110000")  # soap and cleansers, knitted cardigan: off the inspection table
-CORE = (("311", "order"), ("411", "payment"), ("511", "waybill"), ("621", "inventory"))
-
-
-def routes_for(regulators_url: str) -> str:
-    """swx's own routing table with every regulator's url at the stand-ins' process."""
-    table = tomllib.loads((ROOT / "gateway" / "routing" / "routes.toml").read_text())
-    lines = ["[messages]", *(f"{json.dumps(code)} = {json.dumps(names)}" for code, names in table["messages"].items())]
-    for name, reg in table["regulators"].items():
-        lines += ["", f"[regulators.{name}]", *(f"{k} = {json.dumps(v)}" for k, v in {**reg, "url": f"{regulators_url}/{name}"}.items())]
-    return "\n".join(lines) + "\n"
-
-
-def children_of(pid: int) -> dict[int, tuple[int, bytes]]:
-    """The live children of ``pid``: (start time, command line) by pid (a pid reused later starts later)."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if int(stat[1]) == pid and stat[0] != "Z":
-            out[int(entry.name)] = (int(stat[19]), cmdline)
-    return out
-
-
-def workers_of(pid: int) -> set[int]:
-    """uvicorn's worker processes under ``pid`` (children started by multiprocessing's spawn)."""
-    return {p for p, (_, cmdline) in children_of(pid).items() if b"spawn_main" in cmdline}
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    """Stop ``swx serve`` (the first) and the rest. A worker whose shutdown hangs keeps uvicorn's
-    master waiting for it; killed, the master would leave it running alone on the database: so the
-    master's children are killed too if they outlive it."""
-    children = children_of(procs[0].pid) if procs and procs[0].poll() is None else {}
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            for pid in workers_of(p.pid):
-                os.kill(pid, signal.SIGKILL)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-    time.sleep(0.5)
-    for pid, (started, _) in children.items():
-        try:
-            still = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) == started
-        except OSError:
-            continue
-        if still:
-            os.kill(pid, signal.SIGKILL)
-
-
-def all_deliveries(http: httpx.Client, operator: dict) -> list[dict]:
-    out, after = [], 0
-    while page := http.get("/v1/deliveries", params={"after": after, "limit": 500}, headers=operator).json()["deliveries"]:
-        out += page
-        after = page[-1]["id"]
-    return out
-
-
-def _up(url: str) -> bool:
-    try:
-        return all(httpx.get(f"{url}/{name}/_health", timeout=1).status_code == 200 for name in REGULATORS)
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds uvicorn's worker processes through /proc")
@@ -125,7 +45,7 @@ def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(
 
         def serving() -> bool:
             assert serve.poll() is None, f"swx serve exited with {serve.returncode}: {swx.log.read_text()[-3000:]}"
-            return _healthy(base) and len(workers_of(serve.pid)) == 2 and _up(regulators_url)
+            return _healthy(base) and len(workers_of(serve.pid)) == 2 and stand_ins_up(regulators_url)
 
         eventually(serving, timeout=60)
         workers = workers_of(serve.pid)
@@ -139,7 +59,7 @@ def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(
         # the firms, each filing its own message of one clean declaration
         builder = MessageBuilder(seed=4242)
         parties = builder.parties()
-        order, guids = file_clean(http, register_parties(http, operator, parties), builder, parties)
+        order, guids = file_clean(http, register_firms(http, operator, parties), builder, parties)
 
         def released():
             state = state_of(http, operator, order)

@@ -10,7 +10,8 @@ import httpx
 from gateway.config import Settings
 from gateway.migrate import upgrade
 from schemas.builder import MessageBuilder
-from tests.fixtures.declarations import register_parties, state_of
+from tests.fixtures.declarations import state_of
+from tests.fixtures.processes import register_firms
 from tests.fixtures.server import scratch_database_url, spawn_swx
 
 
@@ -23,7 +24,7 @@ def test_the_read_views_come_from_the_replica_and_the_rest_from_the_primary(sett
         http = httpx.Client(base_url=swx.url, timeout=30)
         builder = MessageBuilder(seed=99)
         parties = builder.parties()
-        keys = register_parties(http, swx.operator, parties)
+        keys = register_firms(http, swx.operator, parties)
         order = builder.order(parties)
         sender = parties.sender_for("311")
         r = http.post("/v1/filings", content=builder.message("311", order, sender=sender),

@@ -33,6 +33,15 @@ async def test_duplicate_delivery_is_processed_once(h: Harness) -> None:
     assert state["received"]["messages"] == 2 and state["received"]["duplicates"] == 2
 
 
+async def test_a_repeated_delivery_is_counted_as_a_repeat(h: Harness) -> None:
+    parties = h.builder.parties()
+    body = h.body("311", h.builder.order(parties), parties)
+    await h.post(body, delivery="d-7")
+    assert (await h.post(body, delivery="d-7")).json() == {"received": 0, "duplicates": 1}
+    received = (await h.admin("GET", "/_admin/state")).json()["received"]
+    assert (received["repeats"], received["documents"], received["messages"]) == (1, 1, 1)
+
+
 async def test_receipts_survive_a_flaky_window_in_order(h: Harness) -> None:
     h.window.fail_next = 3
     parties = h.builder.parties()
