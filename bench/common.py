@@ -358,9 +358,13 @@ def routes_toml(regulators_base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configuration(workers: int = 1, external_regulators: bool = False) -> str:
+def configuration(workers: int = 1, external_regulators: bool = False, dispatch: bool = True) -> str:
     """How a :class:`Server` with these arguments runs swx, in words."""
-    procs = f"{workers} worker processes, a dispatcher in each" if workers > 1 else "1 process, dispatcher in it"
+    if not dispatch:
+        procs = f"{workers} worker processes" if workers > 1 else "1 process"
+        procs += ", SWX_DISPATCH=false: deliveries wait in the outbox"
+    else:
+        procs = f"{workers} worker processes, a dispatcher in each" if workers > 1 else "1 process, dispatcher in it"
     where = "out of process (swx regulators serve)" if external_regulators or workers > 1 else "in-process"
     return f"swx serve ({procs}), regulator stand-ins {where}"
 
@@ -417,7 +421,7 @@ class Server:
 
     def describe(self) -> str:
         """Which configuration runs, for headers and notes."""
-        return configuration(self.workers, self.external)
+        return configuration(self.workers, self.external, self.extra_env.get("SWX_DISPATCH", "true").lower() != "false")
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, "SWX_DATABASE_URL": self.url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING",
