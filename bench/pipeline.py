@@ -23,8 +23,17 @@ sum over all the server's processes (master, workers, resource tracker) is given
 (``swx regulators serve``; their CPU and RSS reported apart) and the server with
 ``SWX_MOCK_REGULATORS=false`` and a routing table pointing at them.
 
-If the server cannot keep up with the target (its answers fall behind the schedule), a second phase
-runs at a rate it did sustain, and both are reported.
+``measure`` (this command): if the server cannot keep up with the target (its answers fall behind
+the schedule), a second phase runs at a rate it did sustain, and both are reported.
+``measure_rates`` (bench/run's ``declarations`` row, issue 13): one phase per rate given (100/s,
+the must, then 300/s, the aim), each on a fresh database and server, sustained or not.
+
+Each phase also gives the CPU per released declaration: the server's (all its processes; the
+stand-ins apart when they run as their own process), the stand-ins' and PostgreSQL's, from the start
+of the load until the wait for releases ends (everything released, nothing moving for 10 s, or 60 s
+after the load), divided by the declarations released. A phase that is not sustained charges the
+released ones with the work done for those not released (filed in part, or released later): the
+figure is a fair one only for a sustained phase.
 """
 
 from __future__ import annotations
