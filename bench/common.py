@@ -202,6 +202,18 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+STAND_INS_MARK = "regulators serve"
+
+
+def regulators_child(pid: int) -> int | None:
+    """The regulator stand-ins' process when ``swx serve`` started them as a child of its own (its command
+    line holds ``regulators serve``), else None (mounted in-process, or none)."""
+    for p in proc_tree(pid)[1:]:
+        if STAND_INS_MARK in _cmdline(p):
+            return p
+    return None
+
+
 def worker_pids(pid: int) -> list[int]:
     """The processes of ``swx serve`` that serve requests: with ``--workers N`` > 1, uvicorn's N worker
     children (``multiprocessing.spawn``, the resource tracker left out); else the server process itself."""
@@ -245,7 +257,9 @@ class CpuWindow:
     N worker processes), per pid: a process that appears during the window counts from zero, one
     that exits during it is lost (the workers are expected to live through the window; see
     ``server_processes`` and ``server_procs_changed``). The regulator stand-ins, when they run in a
-    process of their own (``regulators_pid``), are counted apart as ``regulators``.
+    process of their own (``regulators_pid``, or found in the server's tree by its command line,
+    ``regulators serve``: a ``swx serve`` that starts them as its child), are counted apart as
+    ``regulators`` and left out of the server's figure.
     """
 
     server_pid: int
@@ -258,10 +272,14 @@ class CpuWindow:
     def _trees(self) -> dict[str, dict[int, float]]:
         trees = {"server": tree_cpu(self.server_pid)}
         if self.regulators_pid is not None:
-            trees["regulators"] = tree_cpu(self.regulators_pid)
+            trees["regulators"] = regs = tree_cpu(self.regulators_pid)
+            for p in regs:  # the stand-ins as the server's child: theirs, not the server's
+                trees["server"].pop(p, None)
         return trees
 
     def begin(self) -> CpuWindow:
+        if self.regulators_pid is None:
+            self.regulators_pid = regulators_child(self.server_pid)
         busy, total = machine_cpu()
         self.start_trees = self._trees()
         self.start = {"postgres": postgres_cpu(), "self": _self_cpu(), "busy": busy, "total": total}
@@ -340,9 +358,13 @@ def routes_toml(regulators_base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configuration(workers: int = 1, external_regulators: bool = False) -> str:
+def configuration(workers: int = 1, external_regulators: bool = False, dispatch: bool = True) -> str:
     """How a :class:`Server` with these arguments runs swx, in words."""
-    procs = f"{workers} worker processes, a dispatcher in each" if workers > 1 else "1 process, dispatcher in it"
+    if not dispatch:
+        procs = f"{workers} worker processes" if workers > 1 else "1 process"
+        procs += ", SWX_DISPATCH=false: deliveries wait in the outbox"
+    else:
+        procs = f"{workers} worker processes, a dispatcher in each" if workers > 1 else "1 process, dispatcher in it"
     where = "out of process (swx regulators serve)" if external_regulators or workers > 1 else "in-process"
     return f"swx serve ({procs}), regulator stand-ins {where}"
 
@@ -399,7 +421,7 @@ class Server:
 
     def describe(self) -> str:
         """Which configuration runs, for headers and notes."""
-        return configuration(self.workers, self.external)
+        return configuration(self.workers, self.external, self.extra_env.get("SWX_DISPATCH", "true").lower() != "false")
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, "SWX_DATABASE_URL": self.url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING",
@@ -407,6 +429,13 @@ class Server:
         if self.external:
             env.update({"SWX_MOCK_REGULATORS": "false", "SWX_ROUTES": self.routes_path, "SWX_DELIVERY_TOKEN": DELIVERY_TOKEN})
         return {**env, **self.extra_env}
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
+        return cmd + (["--workers", str(self.workers)] if self.workers > 1 else [])
+
+    def cwd(self) -> Path:
+        return ROOT
 
     def regulators_env(self) -> dict[str, str]:
         return {**self.env(), "SWX_MOCK_KEYS": json.dumps(self.regulator_keys), "SWX_MOCK_DELIVERY_TOKEN": DELIVERY_TOKEN,
@@ -420,10 +449,7 @@ class Server:
         if self.external:
             Path(self.routes_path).write_text(routes_toml(self.regulators_base))
         out = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the server
-        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
-        if self.workers > 1:
-            cmd += ["--workers", str(self.workers)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(), cwd=self.cwd(), env=self.env(), stdout=out, stderr=subprocess.STDOUT)
         try:
             self._wait_up(self.proc, "swx serve", self.log_path, lambda: httpx.get(self.base + "/healthz", timeout=2).status_code == 200)
             if self.workers > 1:  # /healthz answers once one worker is up: wait for all to exist (the warm-ups do the rest)

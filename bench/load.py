@@ -132,10 +132,12 @@ def ensure_wrk(install: bool = True) -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(wrk: str, base: str, key: str, bodies: Path, duration: float, concurrency: int, threads: int = 1) -> dict:
-    """One wrk run; returns its counts and latencies, and the CPU seconds wrk itself used (wait4)."""
+def run_wrk(wrk: str, base: str, key: str, bodies: Path, duration: float, concurrency: int, threads: int = 1,
+            path: str = "/v1/filings") -> dict:
+    """One wrk run posting each body of ``bodies`` once to ``path``; returns its counts and latencies, and
+    the CPU seconds wrk itself used (wait4)."""
     cmd = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "30s",
-           "-s", str(WRK_SCRIPT), base + "/v1/filings", "--", str(bodies), key, str(threads)]
+           "-s", str(WRK_SCRIPT), base + path, "--", str(bodies), key, str(threads), path]
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -148,7 +150,7 @@ def run_wrk(wrk: str, base: str, key: str, bodies: Path, duration: float, concur
     res = json.loads(m.group(1))
     statuses = {int(k): v for k, v in res["statuses"].items()}
     return {
-        "client": f"wrk ({threads} thread, {concurrency} connections, Lua script)",
+        "client": f"wrk ({threads} thread, {concurrency} connections, Lua script)", "requests": res["requests"],
         "elapsed": res["duration_us"] / 1e6,
         "statuses": statuses,
         "replays": res["replays"],
@@ -160,9 +162,10 @@ def run_wrk(wrk: str, base: str, key: str, bodies: Path, duration: float, concur
     }
 
 
-async def _python_client(host: str, port: int, key: str, bodies: list[bytes], duration: float, concurrency: int) -> dict:
+async def _python_client(host: str, port: int, key: str, bodies: list[bytes], duration: float, concurrency: int,
+                         path: str = "/v1/filings") -> dict:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
-    requests = iter([raw_request("POST", "/v1/filings", f"{host}:{port}", headers, b) for b in bodies])
+    requests = iter([raw_request("POST", path, f"{host}:{port}", headers, b) for b in bodies])
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -197,7 +200,7 @@ async def _python_client(host: str, port: int, key: str, bodies: list[bytes], du
             "max_ms": (latencies[-1] if latencies else float("nan")) * 1e3}
 
 
-def run_python(base: str, key: str, bodies_path: Path, duration: float, concurrency: int) -> dict:
+def run_python(base: str, key: str, bodies_path: Path, duration: float, concurrency: int, path: str = "/v1/filings") -> dict:
     """The fallback generator, in this process (its CPU is this process's CPU over the run)."""
     host, port = base.split("//")[1].split(":")
     bodies = read_bodies(bodies_path)
@@ -208,17 +211,18 @@ def run_python(base: str, key: str, bodies_path: Path, duration: float, concurre
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    res = runner(_python_client(host, int(port), key, bodies, duration, concurrency))
+    res = runner(_python_client(host, int(port), key, bodies, duration, concurrency, path))
     t1 = os.times()
     res["client"] = f"Python asyncio raw HTTP/1.1 ({concurrency} connections)"
     res["generator_cpu_s"] = (t1.user - t0.user) + (t1.system - t0.system)
     return res
 
 
-def drive(client: str, wrk: str | None, base: str, key: str, bodies: Path, duration: float, concurrency: int) -> dict:
+def drive(client: str, wrk: str | None, base: str, key: str, bodies: Path, duration: float, concurrency: int,
+          path: str = "/v1/filings") -> dict:
     if client == "wrk" and wrk:
-        return run_wrk(wrk, base, key, bodies, duration, concurrency)
-    return run_python(base, key, bodies, duration, concurrency)
+        return run_wrk(wrk, base, key, bodies, duration, concurrency, path=path)
+    return run_python(base, key, bodies, duration, concurrency, path)
 
 
 # --- the database's side ---------------------------------------------------------------------------

@@ -23,8 +23,17 @@ sum over all the server's processes (master, workers, resource tracker) is given
 (``swx regulators serve``; their CPU and RSS reported apart) and the server with
 ``SWX_MOCK_REGULATORS=false`` and a routing table pointing at them.
 
-If the server cannot keep up with the target (its answers fall behind the schedule), a second phase
-runs at a rate it did sustain, and both are reported.
+``measure`` (this command): if the server cannot keep up with the target (its answers fall behind
+the schedule), a second phase runs at a rate it did sustain, and both are reported.
+``measure_rates`` (bench/run's ``declarations`` row, issue 13): one phase per rate given (100/s,
+the must, then 300/s, the aim), each on a fresh database and server, sustained or not.
+
+Each phase also gives the CPU per released declaration: the server's (all its processes; the
+stand-ins apart when they run as their own process), the stand-ins' and PostgreSQL's, from the start
+of the load until the wait for releases ends (everything released, nothing moving for 10 s, or 60 s
+after the load), divided by the declarations released. A phase that is not sustained charges the
+released ones with the work done for those not released (filed in part, or released later): the
+figure is a fair one only for a sustained phase.
 """
 
 from __future__ import annotations
@@ -247,6 +256,7 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
     rss = RssSampler(server)
     rss.start()
     cpu = CpuWindow(server.pid, server.regulators_pid).begin()
+    cpu_all = CpuWindow(server.pid, server.regulators_pid).begin()  # the load and the wait for its releases
     try:
         import uvloop
 
@@ -274,6 +284,7 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
             elif time.time() - last_change > quiet:
                 break
             loop.run_until_complete(asyncio.sleep(0.5))
+        shares_all = cpu_all.end()
         loop.run_until_complete(asyncio.sleep(0.5))
         for t in res["polls"]:
             t.cancel()
@@ -306,6 +317,7 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         "external_regulators": server.external, "configuration": server.describe(),
         **({"regulators_rss_max_mib": rss.regulators_max / 2**20} if server.external else {}),
         "rss_samples": rss.samples, "cpu": shares, "scheduler_behind_s": res["scheduler_behind_s"],
+        "cpu_with_settle": shares_all, **per_released(shares_all, len(released)),
     }
     # kept up: answers on schedule, (nearly) everything released, latency not growing through the
     # phase (a growing queue shows as later declarations waiting longer than earlier ones), and the
@@ -321,6 +333,17 @@ def run_phase(server: Server, built: list, rate: float, *, connections: int, pol
         f"{len(released):,} released ({out['released_rate']:.1f}/s), {n_refused} refused; first filing → released p50 "
         f"{out['p50_s']:.2f}s p95 {out['p95_s']:.2f}s (polled sample {len(polled)}: p95 {out['polled_p95_s']:.2f}s); "
         f"{rss_text(out)}; {cpu_line(shares)}")
+    return out
+
+
+def per_released(cpu: dict, released: int) -> dict:
+    """CPU per released declaration (ms) over the load and the wait for its releases: the server's
+    processes (the stand-ins apart), the stand-ins when apart, PostgreSQL."""
+    n = max(1, released)
+    out = {"server_ms_per_released": 1000 * cpu["server_cpu_s"] / n if released else math.nan,
+           "postgres_ms_per_released": 1000 * cpu["postgres_cpu_s"] / n if released else math.nan}
+    if "regulators_cpu_s" in cpu:
+        out["regulators_ms_per_released"] = 1000 * cpu["regulators_cpu_s"] / n if released else math.nan
     return out
 
 
@@ -393,6 +416,36 @@ def measure(url: str, rate: float, duration: float, *, connections: int = 64, po
         if next_rate >= rate:
             break
         rate, seed = next_rate, seed + 30
+    out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
+    out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])
+    out["rss_sum_max_mib"] = max(p["rss_sum_max_mib"] for p in out["phases"])
+    out["workers"] = workers
+    return out
+
+
+def measure_rates(url: str, rates: list[float], duration: float, *, connections: int = 64, poll_every: int = 50,
+                  workers: int = 1, external_regulators: bool = True) -> dict:
+    """One phase per rate (issue 13: the must's rate, then the aim's), each ``duration`` s on a fresh
+    database and server (no backlog of one phase leaks into the next), each after the same warm-up."""
+    out: dict = {"phases": []}
+    for k, rate in enumerate(rates):
+        seed = 31 + 30 * k
+        server, parties, keys, senders = start_server(url, workers=workers, external_regulators=external_regulators)
+        out["configuration"] = server.describe()
+        try:
+            warm = build_declarations(20, parties, seed=900 + seed, procs=1)
+            run_phase(server, warm, 10, connections=connections, poll_every=0, ebp=parties.ebp.code, keys=keys,
+                      senders=senders, settle=20)
+            n = max(10, int(rate * duration))
+            t = time.perf_counter()
+            built = build_declarations(n, parties, seed=seed)
+            log(f"built {n:,} declarations ({4 * n:,} messages) in {time.perf_counter() - t:.0f}s")
+            phase = run_phase(server, built, rate, connections=connections, poll_every=poll_every, ebp=parties.ebp.code,
+                              keys=keys, senders=senders)
+            phase["rss_hwm_mib"] = worker_hwm(server) / 2**20
+        finally:
+            server.stop()
+        out["phases"].append(phase)
     out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
     out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])
     out["rss_sum_max_mib"] = max(p["rss_sum_max_mib"] for p in out["phases"])

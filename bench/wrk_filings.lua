@@ -1,7 +1,8 @@
 -- wrk script for bench/load.py: POST /v1/filings, each request a distinct pre-built CEB message.
 --
---   wrk -t T -c C -d 60s -s bench/wrk_filings.lua URL -- BODIES_FILE API_KEY T
+--   wrk -t T -c C -d 60s -s bench/wrk_filings.lua URL -- BODIES_FILE API_KEY T [PATH]
 --
+-- PATH is where each body is posted (default /v1/filings; bench/receipts.py: /v1/regulators/receipts).
 -- BODIES_FILE holds records "<length>\n<body>"; thread k (0-based) takes records k, k+T, k+2T, ...
 -- A thread that runs out of bodies stops; the request it must still return is a resend of its last
 -- body, which swx answers as a replay (header Idempotent-Replayed), counted apart.
@@ -24,6 +25,7 @@ exhausted = 0
 
 function init(args)
    local path, key, nthreads = args[1], args[2], tonumber(args[3])
+   local target = args[4] or "/v1/filings"
    local f = assert(io.open(path, "rb"))
    local data = f:read("*a")
    f:close()
@@ -33,7 +35,7 @@ function init(args)
       local nl = string.find(data, "\n", pos, true)
       local len = tonumber(string.sub(data, pos, nl - 1))
       if k % nthreads == id then
-         requests[#requests + 1] = wrk.format("POST", "/v1/filings", headers, string.sub(data, nl + 1, nl + len))
+         requests[#requests + 1] = wrk.format("POST", target, headers, string.sub(data, nl + 1, nl + len))
       end
       pos = nl + 1 + len
       k = k + 1
