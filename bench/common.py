@@ -365,15 +365,16 @@ def configuration(workers: int = 1, external_regulators: bool = False, dispatch:
         procs += ", SWX_DISPATCH=false: deliveries wait in the outbox"
     else:
         procs = f"{workers} worker processes, a dispatcher in each" if workers > 1 else "1 process, dispatcher in it"
-    where = "out of process (swx regulators serve)" if external_regulators or workers > 1 else "in-process"
+    where = ("their own process (swx regulators serve, started by the bench)" if external_regulators or workers > 1
+             else "a child process of swx serve (as it starts them)")
     return f"swx serve ({procs}), regulator stand-ins {where}"
 
 
 class Server:
     """``swx serve`` in a subprocess on ``url``; ``reset`` drops the bench database's schema first.
 
-    By default one process with the regulator stand-ins mounted in it (as ``swx serve`` runs out of
-    the box). With ``workers`` > 1, or ``external_regulators``, the stand-ins run as their own process
+    By default one process, the regulator stand-ins a child process it starts (as ``swx serve`` runs
+    out of the box). With ``workers`` > 1, or ``external_regulators``, the stand-ins run as their own process
     (``swx regulators serve``), the server with ``SWX_MOCK_REGULATORS=false``, a routing table pointing
     at them and a delivery token both share; once the server is up, the operator issues the four
     regulator keys and the stand-ins are started with them.
@@ -392,6 +393,7 @@ class Server:
         self.workers = max(1, workers)
         self.external = external_regulators or self.workers > 1
         self.regulators_port = free_port() if self.external else None
+        self.child_regulators_port = free_port()
         self.regulators_base = f"http://127.0.0.1:{self.regulators_port}" if self.external else None
         self.regulators_log_path = os.path.join(self.tmp, "regulators.log")
         self.regulators: subprocess.Popen | None = None
@@ -426,6 +428,8 @@ class Server:
     def env(self) -> dict[str, str]:
         env = {**os.environ, "SWX_DATABASE_URL": self.url, "SWX_OPERATOR_TOKEN": TOKEN, "SWX_LOG_LEVEL": "WARNING",
                "SWX_LEDGER_KEY_PATH": self.key_path}
+        if not self.external:  # swx serve starts the stand-ins: on a port known to be free
+            env["SWX_REGULATORS_PORT"] = str(self.child_regulators_port)
         if self.external:
             env.update({"SWX_MOCK_REGULATORS": "false", "SWX_ROUTES": self.routes_path, "SWX_DELIVERY_TOKEN": DELIVERY_TOKEN})
         return {**env, **self.extra_env}

@@ -4,8 +4,8 @@ acknowledged filing is stored and in the ledger.
     .venv/bin/python bench/load.py [--duration 60] [--concurrency 32] [--client wrk|python]
                                    [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/swx_bench]
 
-Starts ``swx serve`` on a freshly reset bench database (as it runs by default: dispatcher and regulator
-stand-ins in-process; or ``--workers N`` server processes and/or ``--external-regulators``: the stand-ins
+Starts ``swx serve`` on a freshly reset bench database (as it runs by default: dispatcher in it, regulator
+stand-ins its child process; or ``--workers N`` server processes and/or ``--external-regulators``: the stand-ins
 as their own process, ``swx regulators serve``, which several workers require), registers a firm and
 the enterprises its orders name, then:
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline.py [--rate 300] [--duration 30] [--database-url ...]
 
-Starts ``swx serve`` (regulator stand-ins in-process, ``SWX_MOCK_MATCH_WAIT=60`` so that lateness is
+Starts ``swx serve`` (regulator stand-ins as their own process, ``SWX_MOCK_MATCH_WAIT=60`` so that lateness is
 not read as refusal) on a freshly reset bench database and registers one cast of firms (platform,
 seller, payment firm, logistics firm, agent, ...), each with its own key. Every declaration is an
 order (filed by the platform), a payment (payment firm), a waybill (logistics firm) and a signed

@@ -10,7 +10,7 @@ Rows (and what measures them):
 
 * ``serve``        bench/serve.py (issue 13): ``swx serve`` exactly as a user types it (the ``swx``
                    command, no flags, default settings; PostgreSQL by ``SWX_DATABASE_URL``; the
-                   stand-ins however that ``swx serve`` runs them: in-process, or its child process
+                   stand-ins as that ``swx serve`` runs them: its child process
                    ``swx regulators serve``), wrk at 64 connections (``--serve-connections``) sending
                    distinct single-order CEB311 filings for ``--duration`` s; a filing counts once
                    answered 201. Then, bounded by ``--drain-timeout``, until every order has customs'
@@ -42,7 +42,7 @@ Rows (and what measures them):
                    and the wait for its releases; server RSS sampled (max).
 
 The rows other than ``serve`` start ``swx serve`` as bench/common.py does (one process, regulator
-stand-ins mounted in it) unless ``--workers N`` (N > 1: uvicorn worker processes; the stand-ins then
+stand-ins its child process) unless ``--workers N`` (N > 1: uvicorn worker processes; the stand-ins then
 run as their own process, ``swx regulators serve``) or ``--external-regulators`` says otherwise; the
 ``intake`` row sets its own workers (``--intake-workers``), the ``declarations`` row always runs the
 stand-ins apart (so that their CPU can be told from the server's). Server CPU is that of all its

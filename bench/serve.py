@@ -9,7 +9,7 @@ its default. The environment gives it only ``SWX_DATABASE_URL`` (PostgreSQL), ``
 ``swx serve`` that starts the stand-ins as a child of its own puts them by default); every other
 ``SWX_*`` variable of the caller's environment is left out, and it runs in an empty directory (its
 ``var/`` there: the ledger key). The regulator stand-ins are whatever that ``swx serve`` runs by
-default: mounted in-process at ``/mock``, or a child process ``swx regulators serve``. Nothing here
+default (a child process ``swx regulators serve``). Nothing here
 needs to know which: readiness and completion are read through the window's own API, and the
 child, when there is one, is found in the server's process tree by its command line.
 
