@@ -12,7 +12,6 @@ from ledger import NoteError, NoteSigner, NoteVerifier, load_or_create_key, veri
 from ledger.checkpoint import key_hash, parse_checkpoint, sign_checkpoint, split_note
 from tests.fixtures.ledger import ORIGIN, sha
 
-
 # --- signed notes and checkpoints -------------------------------------------------------------------
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

@@ -20,7 +20,6 @@ from ledger import (
 )
 from tests.fixtures.ledger import entry
 
-
 # --- canonical JSON and entries ---------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ import pytest
 from ledger import EMPTY_ROOT, ProofError, merkle
 from tests.fixtures.ledger import DATA20, flip, ref_mth, ref_path, ref_proof, sha, tree_nodes
 
-
 # The inputs of the CT test vectors (Go / C++ implementations of RFC 6962).
 CT_LEAVES = (
     b"",

@@ -9,12 +9,11 @@ from sqlalchemy import delete, insert, select, update
 
 from ledger import NoteSigner, merkle
 from ledger import log as ledger_log
-from ledger.integrity import verify_log
 from ledger.checkpoint import sign_checkpoint
+from ledger.integrity import verify_log
 from ledger.sequencer import LedgerCorruptedError
 from ledger.store import checkpoints, entries, nodes, pending
 from tests.fixtures.ledger import DB, ORIGIN, all_entry_bytes, entry, flip, ref_mth, report, submit, tree_nodes
-
 
 # --- tampering: verify_log names the first failing index or checkpoint -------------------------------
 

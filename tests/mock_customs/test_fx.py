@@ -7,7 +7,6 @@ from decimal import Decimal as D
 
 from mock_customs.fx import FLAGGED, FxLedger
 
-
 # --- fx: the ledger ---------------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ from mock_customs.inspection import inspection_receipt, load_table, parse_table,
 from schemas.builder import MessageBuilder
 from tests.fixtures.regulators import C, _line, _valid
 
-
 # --- inspection: the screening -----------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from mock_customs.config import MockSettings
 from mock_customs.customs import Customs
 from schemas.builder import MessageBuilder
 from schemas.loader import ceb_schema
-from tests.fixtures.mock_customs import C, DELIVERY, KEY, Harness, _assert_in_turn, _seeds
+from tests.fixtures.mock_customs import DELIVERY, KEY, C, Harness, _assert_in_turn, _seeds
 from tests.fixtures.server import serving
 
 

@@ -19,9 +19,8 @@ from mock_customs.fx import Fx
 from mock_customs.inspection import Inspection
 from mock_customs.tax import Tax, assess
 from schemas.builder import MessageBuilder, wrap_dxp
-from tests.fixtures.regulators import C, LIMIT, _valid
+from tests.fixtures.regulators import LIMIT, C, _valid
 from tests.fixtures.server import serving
-
 
 # --- the stand-ins over HTTP, against a fake window -------------------------------------------
 

@@ -10,7 +10,7 @@ from lxml import etree
 
 from mock_customs.tax import assess, parse_rates, shortfall_note, tax_bill_xml
 from schemas.builder import CONSUMPTION_TAX, MessageBuilder, retail_tax
-from tests.fixtures.regulators import C, LIMIT, _line, _valid
+from tests.fixtures.regulators import LIMIT, C, _line, _valid
 
 
 def _head(freight: str = "0", insured: str = "0", **extra: str) -> dict[str, str]:

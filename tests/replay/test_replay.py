@@ -375,10 +375,9 @@ def test_two_hundred_declarations_replay_through_the_cli_without_a_mismatch(sett
     import subprocess
     import sys
 
+    from schemas.samples import generate
     from tests.fixtures.paths import ROOT
     from tests.fixtures.server import spawn_swx
-
-    from schemas.samples import generate
 
     root = tmp_path / "set"
     generate(root, declarations=200, seed=7, invalid_ratio=0.3)

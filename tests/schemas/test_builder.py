@@ -13,8 +13,7 @@ from schemas.builder import CONSUMPTION_TAX, Doc, MessageBuilder, Parties, combi
 from schemas.catalog import DS_NS, DXP_NS, FILED
 from schemas.fields import FIELDS, names
 from schemas.identifiers import is_customs_code, is_valid_id_number, is_valid_uscc
-from tests.fixtures.messages import C, CODES, OFFICIAL, SEEDS, _assert_valid, _official, _project_schema, build, needs_official
-
+from tests.fixtures.messages import CODES, OFFICIAL, SEEDS, C, _assert_valid, _official, _project_schema, build, needs_official
 
 # --- schema validity ----------------------------------------------------------------------------
 

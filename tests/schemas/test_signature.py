@@ -15,7 +15,6 @@ from schemas import signature  # (not `from … import test_signing_identity`: p
 from schemas.catalog import DS_NS, FILED
 from tests.fixtures.messages import C, _assert_valid, build
 
-
 # --- signature --------------------------------------------------------------------------------
 
 

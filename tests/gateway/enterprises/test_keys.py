@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tests.fixtures.registration import _register
 
-
 # ---- keys ---------------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from tests.fixtures.parties import party_of
 from tests.fixtures.registration import _feed, _get, _head, _patch, _register, _versions
 
-
 # ---- lifecycle ----------------------------------------------------------------------------------------
 
 

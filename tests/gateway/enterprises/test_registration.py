@@ -11,7 +11,6 @@ from cryptography import x509
 from schemas.identifiers import make_customs_code, make_uscc
 from tests.fixtures.registration import FIELDS, _certificate, _full_body, _get, _patch, _register, _rng, _versions
 
-
 # ---- registration -------------------------------------------------------------------------------------
 
 

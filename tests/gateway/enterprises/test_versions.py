@@ -6,7 +6,6 @@ from __future__ import annotations
 from schemas.identifiers import make_customs_code, make_uscc
 from tests.fixtures.registration import _feed, _get, _head, _patch, _register, _rng, _versions
 
-
 # ---- versions -----------------------------------------------------------------------------------------
 
 

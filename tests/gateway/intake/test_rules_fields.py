@@ -15,7 +15,6 @@ from schemas.catalog import BY_KIND, ENTERPRISE_FIELDS
 from schemas.identifiers import make_customs_code, make_uscc
 from tests.fixtures.intake import BAD_CHECK_ID, LIST, ORDER, VALID_ID, accepted, bad_uscc, file, finding, label, make, with_delta
 
-
 # --- amounts ----------------------------------------------------------------------------------
 
 

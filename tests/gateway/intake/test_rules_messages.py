@@ -31,7 +31,6 @@ from tests.fixtures.intake import (
 )
 from tests.fixtures.parties import party_of
 
-
 # --- signatures ---------------------------------------------------------------------------------
 
 

@@ -9,17 +9,16 @@ from datetime import datetime
 import pytest
 from lxml import etree
 
-from schemas.documents import schema_fields
 from gateway.intake.rules import is_real_time
 from gateway.intake.validate import check
 from kit.xmlsafe import UnsafeXml, parse_untrusted
 from schemas.builder import MessageBuilder, Party
 from schemas.catalog import BY_KIND
+from schemas.documents import schema_fields
 from schemas.fields import FIELDS
 from schemas.identifiers import id_check_char, is_valid_id_number
 from schemas.loader import ceb_schema
 from tests.fixtures.intake import BAD_CHECK_ID, ORDER, VALID_ID
-
 
 # --- the quick paths of the checks decide as the plain ones did (no server needed) ------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.fixtures.registration import METADATA, _feed, _head, _patch, _policy_fields, _register
 
-
 # ---- access log ---------------------------------------------------------------------------------------
 
 

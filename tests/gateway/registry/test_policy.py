@@ -7,7 +7,6 @@ import pytest
 
 from tests.fixtures.registration import POLICY_FILE, REGULATORS, _policy_fields
 
-
 # ---- the sharing policy file and the OpenAPI document ------------------------------------------------
 
 
