@@ -377,6 +377,28 @@ def start_server(url: str, match_wait: float = 60, *, workers: int = 1,
     return server, parties, keys, senders
 
 
+def fresh_phase(url: str, rate: float, span: float, seed: int, out: dict, *, connections: int, poll_every: int,
+                workers: int, external_regulators: bool) -> dict:
+    """One phase at ``rate`` for ``span`` s on a fresh database and server, after a warm-up of a few
+    declarations (so first-use costs -- schema caches, connections -- are not measured)."""
+    server, parties, keys, senders = start_server(url, workers=workers, external_regulators=external_regulators)
+    out["configuration"] = server.describe()
+    try:
+        warm = build_declarations(20, parties, seed=900 + seed, procs=1)
+        run_phase(server, warm, 10, connections=connections, poll_every=0, ebp=parties.ebp.code, keys=keys,
+                  senders=senders, settle=20)
+        n = max(10, int(rate * span))
+        t = time.perf_counter()
+        built = build_declarations(n, parties, seed=seed)
+        log(f"built {n:,} declarations ({4 * n:,} messages) in {time.perf_counter() - t:.0f}s")
+        phase = run_phase(server, built, rate, connections=connections, poll_every=poll_every, ebp=parties.ebp.code,
+                          keys=keys, senders=senders)
+        phase["rss_hwm_mib"] = worker_hwm(server) / 2**20
+    finally:
+        server.stop()
+    return phase
+
+
 def measure(url: str, rate: float, duration: float, *, connections: int = 64, poll_every: int = 50,
             fallback_duration: float | None = None, max_phases: int = 4, workers: int = 1,
             external_regulators: bool = False) -> dict:
@@ -386,23 +408,9 @@ def measure(url: str, rate: float, duration: float, *, connections: int = 64, po
     out: dict = {"phases": []}
     seed = 31
     while len(out["phases"]) < max_phases:
-        server, parties, keys, senders = start_server(url, workers=workers, external_regulators=external_regulators)
-        out["configuration"] = server.describe()
-        try:
-            # warm-up: a few declarations, so first-use costs (schema caches, connections) are not measured
-            warm = build_declarations(20, parties, seed=900 + seed, procs=1)
-            run_phase(server, warm, 10, connections=connections, poll_every=0, ebp=parties.ebp.code, keys=keys,
-                      senders=senders, settle=20)
-            span = duration if not out["phases"] else (fallback_duration or duration)
-            n = max(10, int(rate * span))
-            t = time.perf_counter()
-            built = build_declarations(n, parties, seed=seed)
-            log(f"built {n:,} declarations ({4 * n:,} messages) in {time.perf_counter() - t:.0f}s")
-            phase = run_phase(server, built, rate, connections=connections, poll_every=poll_every, ebp=parties.ebp.code,
-                              keys=keys, senders=senders)
-            phase["rss_hwm_mib"] = worker_hwm(server) / 2**20
-        finally:
-            server.stop()
+        span = duration if not out["phases"] else (fallback_duration or duration)
+        phase = fresh_phase(url, rate, span, seed, out, connections=connections, poll_every=poll_every, workers=workers,
+                            external_regulators=external_regulators)
         out["phases"].append(phase)
         if phase["sustained"]:
             break
@@ -429,22 +437,8 @@ def measure_rates(url: str, rates: list[float], duration: float, *, connections:
     database and server (no backlog of one phase leaks into the next), each after the same warm-up."""
     out: dict = {"phases": []}
     for k, rate in enumerate(rates):
-        seed = 31 + 30 * k
-        server, parties, keys, senders = start_server(url, workers=workers, external_regulators=external_regulators)
-        out["configuration"] = server.describe()
-        try:
-            warm = build_declarations(20, parties, seed=900 + seed, procs=1)
-            run_phase(server, warm, 10, connections=connections, poll_every=0, ebp=parties.ebp.code, keys=keys,
-                      senders=senders, settle=20)
-            n = max(10, int(rate * duration))
-            t = time.perf_counter()
-            built = build_declarations(n, parties, seed=seed)
-            log(f"built {n:,} declarations ({4 * n:,} messages) in {time.perf_counter() - t:.0f}s")
-            phase = run_phase(server, built, rate, connections=connections, poll_every=poll_every, ebp=parties.ebp.code,
-                              keys=keys, senders=senders)
-            phase["rss_hwm_mib"] = worker_hwm(server) / 2**20
-        finally:
-            server.stop()
+        phase = fresh_phase(url, rate, duration, 31 + 30 * k, out, connections=connections, poll_every=poll_every,
+                            workers=workers, external_regulators=external_regulators)
         out["phases"].append(phase)
     out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
     out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .schemas import (
     FULL_EXAMPLE,
+    KEY_REQUEST_EXAMPLES,
     MINIMAL_EXAMPLE,
     Code,
     EnterpriseCreated,
@@ -180,10 +181,7 @@ async def cancel(
              responses=responses(RegulatorReadsRegistry, EnterpriseInactive, EnterpriseNotFound, EnterpriseCancelled))
 async def new_key(
     code: Code, caller: Caller, session: RegistryWriteSession,
-    payload: Annotated[KeyRequest | None, Body(openapi_examples={
-        "rotate": {"summary": "rotate: a new key, every other one revoked", "value": {"revokeOthers": True}},
-        "add": {"summary": "an additional key", "value": {"revokeOthers": False}},
-    })] = None,
+    payload: Annotated[KeyRequest | None, Body(openapi_examples=KEY_REQUEST_EXAMPLES)] = None,
 ) -> dict:
     """A new key for the enterprise, shown once. With `revokeOthers`, every other key stops working (rotation)."""
     row, key = await service.new_key_for(session, caller, code, revoke_others=bool(payload and payload.revokeOthers))

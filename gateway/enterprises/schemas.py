@@ -219,10 +219,17 @@ class Note(BaseModel):
     note: Annotated[str, Field(max_length=500)] | None = None
 
 
+# The request body's examples, for an enterprise's keys and a regulator's alike.
+KEY_REQUEST_EXAMPLES = {
+    "rotate": {"summary": "rotate: a new key, every other one revoked", "value": {"revokeOthers": True}},
+    "add": {"summary": "an additional key", "value": {"revokeOthers": False}},
+}
+
+
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"revokeOthers": True}]})
 
-    revokeOthers: bool = Field(False, description="revoke every other key of the enterprise (rotation)")
+    revokeOthers: bool = Field(False, description="revoke every other key of the enterprise or regulator (rotation)")
 
 
 # ---- answers ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..auth import repository as keys
 from ..db import ReadSession, RegistryWriteSession, WriteSession
 from ..enterprises import service as enterprises
 from ..enterprises.errors import EnterpriseNotFound, KeyNotFound, VersionNotFound
-from ..enterprises.schemas import Code, KeyRequest
+from ..enterprises.schemas import KEY_REQUEST_EXAMPLES, Code, KeyRequest
 from ..enterprises.sharing import policy_of
 from ..errors import Forbidden
 from ..problems import responses
@@ -45,10 +45,7 @@ def _json(example: object, description: str) -> dict:
              summary="Issue a regulator's API key (operator)", responses=responses(Forbidden, UnknownRegulator))
 async def regulator_key(
     name: Regulator, caller: Operator, session: RegistryWriteSession,
-    payload: Annotated[KeyRequest | None, Body(openapi_examples={
-        "rotate": {"summary": "rotate: a new key, every other key of this regulator revoked", "value": {"revokeOthers": True}},
-        "add": {"summary": "an additional key", "value": {"revokeOthers": False}},
-    })] = None,
+    payload: Annotated[KeyRequest | None, Body(openapi_examples=KEY_REQUEST_EXAMPLES)] = None,
 ) -> dict:
     """A key for a regulator, shown once. It reads the registry in that regulator's view and posts its
     verdicts. With `revokeOthers`, the regulator's other keys stop working (rotation; the stand-ins

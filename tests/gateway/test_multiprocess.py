@@ -85,6 +85,14 @@ def test_serve_with_two_workers_starts_the_stand_ins_and_releases_a_declaration(
         verify = subprocess.run([sys.executable, "-m", "gateway.cli", "ledger", "verify"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, check=False)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        # rotation, as the stand-ins take their keys: a new key with revokeOthers retires every other one
+        first = http.post("/v1/regulators/fx/keys", headers=operator).json()["apiKey"]
+        assert http.get("/v1/registry/changes", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+        second = http.post("/v1/regulators/fx/keys", json={"revokeOthers": True}, headers=operator).json()["apiKey"]
+        # (the other worker may have the old key cached for SWX_AUTH_CACHE_SECONDS, 2 s)
+        eventually(lambda: http.get("/v1/registry/changes", headers={"Authorization": f"Bearer {first}"}).status_code == 401,
+                   timeout=10)
+        assert http.get("/v1/registry/changes", headers={"Authorization": f"Bearer {second}"}).status_code == 200
         # a stopped window takes its stand-ins with it
         stop(swx.procs)
         eventually(lambda: not Path(f"/proc/{stand_ins[0]}").exists(), timeout=15)
