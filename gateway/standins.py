@@ -17,10 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 from .config import Settings
 
 PR_SET_PDEATHSIG = 1
+PORT_WAIT = 30.0  # seconds a taken port is waited for
 
 
 class PortTaken(RuntimeError):
@@ -34,15 +36,27 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass  # not Linux: a clean stop still stops the stand-ins
 
 
+def _wait_free(port: int, wait: float = PORT_WAIT) -> None:
+    """Return once ``port`` can be bound. The stand-ins of a window that was just killed may still be
+    stopping (they try to hand over their last receipts first), so a taken port is waited for a while."""
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            raise PortTaken(f"port {port} for the regulator stand-ins is still taken after {wait:g} s: set "
+                            "SWX_REGULATORS_PORT to a free one, or SWX_REGULATORS_URL to stand-ins already running")
+        time.sleep(0.2)
+
+
 def start(settings: Settings, operator_token: str) -> subprocess.Popen:
     """Start the stand-ins' process where ``settings.regulators_base()`` says they are."""
     port = int(settings.regulators_base().rsplit(":", 1)[1])
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise PortTaken(f"port {port} for the regulator stand-ins is taken: set SWX_REGULATORS_PORT to a free one, "
-                            "or SWX_REGULATORS_URL to stand-ins already running") from None
+    _wait_free(port)
     env = {
         **os.environ,
         "SWX_MOCK_OPERATOR_TOKEN": operator_token,
