@@ -6,7 +6,7 @@ one stand-ins process beside the window instead — ``swx regulators serve --key
 ``127.0.0.1:SWX_REGULATORS_PORT`` (default ``SWX_PORT`` + 100), where every worker's routes (and
 every ``swx worker``'s, from the same settings) deliver. The stand-ins take their keys from the window over its API, as an
 onboarded regulator would (mock_customs/onboarding.py), and they stop with the window: on a clean
-stop here, and by the kernel's parent-death signal if the window is killed.
+stop here, and by the kernel's parent-death signal (SIGKILL) if the window is killed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ class PortTaken(RuntimeError):
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        # SIGKILL: a window killed mid-flow takes its stand-ins along at once (their state is in memory
+        # and gone either way); a graceful stop would first wait for their requests to the dead window.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: a clean stop still stops the stand-ins
 
@@ -42,6 +44,8 @@ def _wait_free(port: int, wait: float = PORT_WAIT) -> None:
     deadline = time.monotonic() + wait
     while True:
         with socket.socket() as probe:
+            # as uvicorn binds: connections of a killed predecessor left in TIME-WAIT do not hold the port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
                 return
