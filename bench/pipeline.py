@@ -399,6 +399,14 @@ def fresh_phase(url: str, rate: float, span: float, seed: int, out: dict, *, con
     return phase
 
 
+def summarised(out: dict, workers: int) -> dict:
+    """The phases' memory peaks and the configuration, beside the phases."""
+    for key in ("rss_max_mib", "rss_hwm_mib", "rss_sum_max_mib"):
+        out[key] = max(p[key] for p in out["phases"])
+    out["workers"] = workers
+    return out
+
+
 def measure(url: str, rate: float, duration: float, *, connections: int = 64, poll_every: int = 50,
             fallback_duration: float | None = None, max_phases: int = 4, workers: int = 1,
             external_regulators: bool = False) -> dict:
@@ -424,11 +432,7 @@ def measure(url: str, rate: float, duration: float, *, connections: int = 64, po
         if next_rate >= rate:
             break
         rate, seed = next_rate, seed + 30
-    out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
-    out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])
-    out["rss_sum_max_mib"] = max(p["rss_sum_max_mib"] for p in out["phases"])
-    out["workers"] = workers
-    return out
+    return summarised(out, workers)
 
 
 def measure_rates(url: str, rates: list[float], duration: float, *, connections: int = 64, poll_every: int = 50,
@@ -440,11 +444,7 @@ def measure_rates(url: str, rates: list[float], duration: float, *, connections:
         phase = fresh_phase(url, rate, duration, 31 + 30 * k, out, connections=connections, poll_every=poll_every,
                             workers=workers, external_regulators=external_regulators)
         out["phases"].append(phase)
-    out["rss_max_mib"] = max(p["rss_max_mib"] for p in out["phases"])
-    out["rss_hwm_mib"] = max(p["rss_hwm_mib"] for p in out["phases"])
-    out["rss_sum_max_mib"] = max(p["rss_sum_max_mib"] for p in out["phases"])
-    out["workers"] = workers
-    return out
+    return summarised(out, workers)
 
 
 def main() -> None:

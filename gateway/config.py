@@ -74,7 +74,11 @@ class Settings(BaseSettings):
             return self.regulators_url.rstrip("/")
         if self.mounts_regulators:
             return self.base_url() + "/mock"
-        return f"http://127.0.0.1:{self.regulators_port or self.port + 100}"
+        return f"http://127.0.0.1:{self.stand_ins_port()}"
+
+    def stand_ins_port(self) -> int:
+        """The port of the stand-ins' process ``swx serve`` starts."""
+        return self.regulators_port or self.port + 100
 
     @property
     def mounts_regulators(self) -> bool:

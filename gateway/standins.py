@@ -39,8 +39,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _wait_free(port: int, wait: float = PORT_WAIT) -> None:
-    """Return once ``port`` can be bound. The stand-ins of a window that was just killed may still be
-    stopping (they try to hand over their last receipts first), so a taken port is waited for a while."""
+    """Return once ``port`` can be bound. The stand-ins of a window that was just stopped or killed may
+    still be on their way out, so a taken port is waited for a while."""
     deadline = time.monotonic() + wait
     while True:
         with socket.socket() as probe:
@@ -59,7 +59,7 @@ def _wait_free(port: int, wait: float = PORT_WAIT) -> None:
 
 def start(settings: Settings, operator_token: str) -> subprocess.Popen:
     """Start the stand-ins' process where ``settings.regulators_base()`` says they are."""
-    port = int(settings.regulators_base().rsplit(":", 1)[1])
+    port = settings.stand_ins_port()
     _wait_free(port)
     env = {
         **os.environ,

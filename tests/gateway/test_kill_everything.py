@@ -37,6 +37,7 @@ from tests.fixtures.processes import (
     CORE,
     REGULATORS,
     all_deliveries,
+    all_pages,
     children_of,
     clean_goods_only,
     issue_regulator_keys,
@@ -131,11 +132,7 @@ def kill_window(serve: subprocess.Popen, worker: subprocess.Popen) -> dict[int, 
 
 
 def all_receipts(http: httpx.Client, operator: dict) -> list[dict]:
-    out, after = [], 0
-    while page := http.get("/v1/receipts", params={"after": after, "limit": 500}, headers=operator).json()["receipts"]:
-        out += page
-        after = page[-1]["id"]
-    return out
+    return all_pages(http, operator, "/v1/receipts", "receipts")
 
 
 async def _claimed_unrecorded(database_url: str) -> list[tuple[int, str, str]]:
