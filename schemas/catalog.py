@@ -1,7 +1,10 @@
-"""What swx knows about each CEB import message: its shape, its business key and its receipt.
+"""What swx knows about each CEB message firms file: its shape, its business key and its receipt.
 
-One table, read by the validator, the rules, the store and the receipt writer, so that adding a
-message type means adding one entry here (and its XSD family file).
+One table for both halves of the family (import CEB311…CEB711, export CEB303…CEB701, CEB.md §1
+and §8), read by the validator, the rules, the store and the receipt writer, so that adding a
+message type means adding one entry here (and its XSD family file). Import and export reuse
+element names (``OrderHead``, ``Inventory``…) with other content, so each direction compiles
+its own schema set (``MessageType.direction`` says which).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ class MessageType:
     state_code: str  # appType 2/3 on a key whose state forbids the change
     check_code: str  # generic "field check failed" code of the family
     new_only: bool = False  # only appType 1 is allowed (cancellations)
+    direction: str = "import"  # "import" | "export": which schema set and customs receiver it belongs to
+    # Export: the schema makes ds:Signature optional everywhere; the spec's table requires it on some
+    # (CEB.md §8.1), enforced as a business check: "always", "declared" (only with appStatus 2), "".
+    must_sign: str = ""
+    split: bool = False  # msgCount / msgSeqNo: a document may come in parts, processed once all are in
+    # the key used instead when the head's ebpCode is the placeholder 无 (a foreign platform, §8.3)
+    placeholder_key: tuple[str, ...] | None = None
 
     @property
     def root(self) -> str:
@@ -91,12 +101,73 @@ FILED: dict[str, MessageType] = {
     )
 }
 
+
+def _export(code: str, kind: str, title: str, wrapper: str | None, head: str, lines: str | None,
+            key: tuple[str, ...], receipt_node: str, receipt_fields: tuple[str, ...], codes: tuple[str, str, str, str] | None,
+            must_sign: str = "", **extra) -> MessageType:
+    """An export entry (CEB.md §8.1–8.2, 8.5). ``codes``: (duplicate, missing, state, check) of its
+    family; None for the messages without one, whose codes are -(code × 1000 + n)."""
+    if codes is None:
+        base = -int(code) * 1000
+        codes = (str(base - 2), str(base - 3), str(base - 4), str(base - 1))
+    receipt_code = str(int(code) + 1)
+    return MessageType(code, kind, title, wrapper, head, lines, key, receipt_code, receipt_node, receipt_fields, False, 100,
+                       codes[3][:4], *codes, direction="export", must_sign=must_sign, **extra)
+
+
+EXPORT: dict[str, MessageType] = {
+    m.code: m
+    for m in (
+        _export("303", "export_order", "export order", "Order", "OrderHead", "OrderList", ("ebpCode", "orderNo"),
+                "OrderReturn", ("guid", "ebpCode", "ebcCode", "orderNo"), ("-301010", "-301009", "-301011", "-301008"),
+                placeholder_key=("ebcCode", "orderNo")),
+        _export("403", "collection", "collection (money received)", None, "Receipts", None, ("ebpCode", "orderNo"),
+                "ReceiptsReturn", ("guid", "ebcCode", "orderNo", "payNo"), ("-401007", "-401006", "-401008", "-401009"),
+                placeholder_key=("ebcCode", "orderNo")),
+        _export("505", "export_waybill", "export waybill", None, "Logistics", None, ("logisticsCode", "logisticsNo"),
+                "LogisticsReturn", ("guid", "logisticsCode", "logisticsNo"), ("-504015", "-504014", "-504016", "-504011")),
+        _export("507", "arrival", "arrival at the export site", "Arrival", "ArrivalHead", "ArrivalList",
+                ("operatorCode", "copNo", "msgSeqNo"), "ArrivalReturn",
+                ("guid", "operatorCode", "logisticsCode", "preNo", "copNo", "billNo", "msgSeqNo"), None, "declared", split=True),
+        _export("509", "departure", "departure", "Departure", "DepartureHead", "DepartureList",
+                ("logisticsCode", "copNo", "msgSeqNo"), "DepartureReturn",
+                ("guid", "logisticsCode", "copNo", "preNo", "msgSeqNo"), None, "always", split=True),
+        _export("603", "export_inventory", "export declaration list", "Inventory", "InventoryHead", "InventoryList",
+                ("agentCode", "copNo"), "InventoryReturn",
+                ("guid", "agentCode", "copNo", "preNo", "invtNo", "ebcCode", "ebpCode", "orderNo", "statisticsFlag"),
+                ("-621004", "-621011", "-621012", "-621001"), "always"),
+        _export("605", "export_cancel", "export list cancellation", None, "InvtCancel", None, ("agentCode", "copNo"),
+                "InvtCancelReturn", ("guid", "agentCode", "copNo", "preNo", "invtNo"),
+                ("-623009", "-623003", "-623005", "-623014"), "always", new_only=True),
+        _export("607", "consolidation", "consolidation (master bill)", "WayBill", "WayBillHead", "WayBillList",
+                ("agentCode", "copNo", "msgSeqNo"), "WayBillReturn",
+                ("guid", "agentCode", "logisticsCode", "copNo", "preNo", "billNo", "msgSeqNo"), None, "always", split=True),
+        _export("213", "export_refund", "export return", "InvtRefund", "InvtRefundHead", "InvtRefundList",
+                ("agentCode", "coElNo"), "RefundReturn",
+                ("guid", "ebpCode", "ebcCode", "agentCode", "coElNo", "preNo", "invtNo"),
+                ("-625033", "-625018", "-625022", "-625001")),
+        _export("215", "refund_tally", "return tally", None, "InvtRefundDetail", None, ("operatorCode", "coElNo"),
+                "InvtRefundDetailReturn", ("guid", "operatorCode", "logisticsCode", "logisticsNo", "coElNo", "preNo"), None),
+        _export("701", "summary", "summary request", "SummaryApply", "SummaryApplyHead", "SummaryApplyList",
+                ("agentCode", "copNo", "msgSeqNo"), "SummaryReturn",
+                ("guid", "agentCode", "ebcCode", "copNo", "preNo", "sumNo", "msgSeqNo"), None, "always", split=True),
+    )
+}
+FILED.update(EXPORT)
+# CEB214's receipt root is CEB214Message like every other (the official sample's bare CEB214 is a slip, §8.6).
+
 BY_ROOT: dict[str, MessageType] = {m.root: m for m in FILED.values()}
 BY_KIND: dict[str, MessageType] = {m.kind: m for m in FILED.values()}
 
-# Receipts swx sends back, and the format-failure receipt.
+# Receipts swx sends back, and the format-failure receipt (export has none of its own: CEB900, §8.5).
 RECEIPT_CODES = tuple(m.receipt_code for m in FILED.values())
 MESSAGE_RETURN_CODE = "900"
+# What customs itself issues on export: the summary result (the declaration built from a 701).
+SUMMARY_RESULT_CODE = "792"
+# Customs' receiver ids on the exchange platform, by direction (CEB.md §6).
+CUSTOMS_RECEIVERS = {"import": "DXPEDCCEB0000002", "export": "DXPEDCCEB0000003"}
+# Placeholders an export document may put in a party field instead of a code (§8.3): no checks.
+PLACEHOLDERS = {"ebpCode": "无", "ownerCode": "NO"}
 
 # Fields that name an enterprise, and the role the field implies (CEB.md §7).
 ENTERPRISE_FIELDS: dict[str, str] = {
@@ -108,6 +179,7 @@ ENTERPRISE_FIELDS: dict[str, str] = {
     "assureCode": "assure",
     "areaCode": "area",
     "operatorCode": "operator",
+    "declAgentCode": "agent",  # export 701: who lodges the customs declaration the summary becomes
 }
 
 # Receipt status codes (CEB.md §5) used at intake.
