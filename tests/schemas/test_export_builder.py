@@ -56,6 +56,7 @@ def _flow(seed: int, *, lines: int = 2, per_part: int | None = None, industry: s
 
 def _docs(code: str, b: ExportBuilder, parties: ExportParties, decs, per_part: int | None = None):
     invs = [d["inventory"] for d in decs]
+    summed = [inv for inv in invs if inv.head["statisticsFlag"] == "B"]  # A lists never reach a summary
     if code == "303":
         return [d["order"] for d in decs]
     if code == "403":
@@ -77,8 +78,8 @@ def _docs(code: str, b: ExportBuilder, parties: ExportParties, decs, per_part: i
     if code == "215":
         return [b.tally(b.refund(inv, parties), parties) for inv in invs]
     if code == "701":
-        return b.summary(invs, parties, per_part=per_part)
-    return b.summary_result(b.summary(invs, parties), invs, per_part=per_part)
+        return b.summary(summed, parties, per_part=per_part)
+    return b.summary_result(b.summary(summed, parties), summed, per_part=per_part)
 
 
 def build(code: str, seed: int, *, per_part: int | None = None, **flow) -> bytes:
@@ -160,7 +161,7 @@ def test_arrival_by_master_bill_alone_and_a_window_summary_validate(export_xsd):
 @pytest.mark.parametrize("stage", ("built", "temp", "pre", "entered"))
 def test_summary_results_of_every_stage_validate(export_xsd, stage):
     b, parties, decs = _flow(33)
-    invs = [d["inventory"] for d in decs]
+    invs = [d["inventory"] for d in decs if d["inventory"].head["statisticsFlag"] == "B"]
     summary = b.summary(invs, parties)
     (result,) = b.summary_result(summary, invs, stage=stage)
     _assert_valid(export_xsd, b.message("792", result))
@@ -359,7 +360,9 @@ def test_returns_follow_the_original_list(seed):
 @pytest.mark.parametrize("item_name_flag", ("1", "0"))
 def test_summary_and_its_result_map_every_list_line(item_name_flag):
     b, parties, decs = _flow(17, lines=3)
-    invs = [d["inventory"] for d in decs]
+    invs = [d["inventory"] for d in decs if d["inventory"].head["statisticsFlag"] == "B"]
+    with pytest.raises(ValueError):  # an A list is never summarised
+        b.summary([d["inventory"] for d in decs], parties)
     (summary,) = b.summary(invs, parties, summary_flag="2", item_name_flag=item_name_flag)
     h = summary.head
     assert [line["invtNo"] for line in summary.lines] == [b.invt_no(inv) for inv in invs]
@@ -395,7 +398,7 @@ def test_filer_numbers_are_unique_across_documents():
     b, parties, decs = _flow(6)
     docs = [d["inventory"] for d in decs] + [b.cancel(d["inventory"], parties) for d in decs]
     docs += b.consolidation(decs, parties) + b.arrival(decs, parties) + b.departure(decs, parties)
-    docs += b.summary([d["inventory"] for d in decs], parties)
+    docs += b.summary([d["inventory"] for d in decs if d["inventory"].head["statisticsFlag"] == "B"], parties)
     cop_nos = [d.head["copNo"] for d in docs]
     assert len(set(cop_nos)) == len(cop_nos)
     refunds = [b.refund(d["inventory"], parties) for d in decs]
@@ -504,7 +507,7 @@ def test_base_transfer_names_the_sender_and_792_has_none(export_xsd):
     bt = root.find(f"{C}BaseTransfer")
     assert (bt.findtext(f"{C}copCode"), bt.findtext(f"{C}dxpId")) == (parties.agent.code, parties.agent.dxp_id)
     assert root.find(f"{C}BaseSubscribe/{C}dxpAddress").text == parties.ebc.dxp_id
-    invs = [d["inventory"] for d in decs]
+    invs = [d["inventory"] for d in decs if d["inventory"].head["statisticsFlag"] == "B"]
     result = etree.fromstring(b.message("792", b.summary_result(b.summary(invs, parties), invs), sender=parties.agent))
     assert result.find(f"{C}BaseTransfer") is None and result.find(f"{{{DS_NS}}}Signature") is None
     with pytest.raises(TypeError):
