@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree, objectify
 
-from schemas.catalog import CEB_NS, DS_NS, DXP_NS, MessageType
+from schemas.catalog import CEB_NS, DS_NS, DXP_NS, PLACEHOLDERS, MessageType
 from schemas.loader import CEB_ENTRY, XSD_DIR
 
 _PREFIX = {CEB_NS: "ceb", DS_NS: "ds", DXP_NS: "dxp"}
@@ -146,8 +146,17 @@ class FiledDocument:
     mtype: MessageType
 
     @property
+    def key_names(self) -> tuple[str, ...]:
+        """The head fields of its business key: the type's, or its placeholder key when the platform
+        is the placeholder 无 (an export order or collection of a foreign platform, CEB.md §8.2)."""
+        mt = self.mtype
+        if mt.placeholder_key is not None and self.head.text("ebpCode") == PLACEHOLDERS["ebpCode"]:
+            return mt.placeholder_key
+        return mt.key
+
+    @property
     def key(self) -> tuple[str, ...]:
-        return tuple(self.head.text(k) or "" for k in self.mtype.key)
+        return tuple(self.head.text(k) or "" for k in self.key_names)
 
     @property
     def key_text(self) -> str:
@@ -156,7 +165,7 @@ class FiledDocument:
     @property
     def label(self) -> str:
         step = self.mtype.wrapper or self.mtype.head
-        pairs = ", ".join(f"{k}={v}" for k, v in zip(self.mtype.key, self.key))
+        pairs = ", ".join(f"{k}={v}" for k, v in zip(self.key_names, self.key))
         return f"{step}[{self.index}] ({pairs})"
 
     @property

@@ -90,7 +90,7 @@ def _actor(code: str | None) -> str:
 def document_subject(doc: FiledDocument) -> dict[str, str]:
     """The document's business keys, and the declaration it belongs to where its head names one."""
     head = doc.head
-    subject = {"doc": doc.mtype.kind, **dict(zip(doc.mtype.key, doc.key))}
+    subject = {"doc": doc.mtype.kind, **dict(zip(doc.key_names, doc.key))}
     for name in ("ebpCode", "orderNo", "logisticsCode", "logisticsNo", "invtNo"):
         value = head.text(name)
         if value and name not in subject:

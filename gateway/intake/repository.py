@@ -32,7 +32,8 @@ from .receipts import DocumentReturn, document_fields, findings_text, receipt_xm
 from .validate import Checked
 
 STATUS_WORDS = {STATUS_SAVED: "saved", STATUS_DECLARED: "being declared", STATUS_DELETED: "deleted"}
-PRE_NO_TYPES = {"621", "623", "625", "711"}  # documents that get an e-port pre-entry number
+# documents that get an e-port pre-entry number (export: every receipt but 304, 404 and 506 requires one, §8.2)
+PRE_NO_TYPES = {"621", "623", "625", "711", "507", "509", "603", "605", "607", "213", "215", "701"}
 
 
 async def prior_messages(session: AsyncSession, guids: list[str]) -> dict[str, Message]:
@@ -226,7 +227,7 @@ async def store_filings(
             )
             returns.append(p.answer)
             answers.append({
-                "index": doc.index, "kind": mt.kind, "key": dict(zip(mt.key, doc.key)), "appType": doc.app_type,
+                "index": doc.index, "kind": mt.kind, "key": dict(zip(doc.key_names, doc.key)), "appType": doc.app_type,
                 "version": p.version, "status": p.status, "statusText": STATUS_WORDS[p.status],
                 **({"preNo": p.pre_no} if p.pre_no else {}),
             })
