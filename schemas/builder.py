@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from lxml import etree
 
 from schemas import signature
-from schemas.catalog import CEB_NS, DXP_NS, FILED
+from schemas.catalog import CEB_NS, DXP_NS, FILED, MessageType
 from schemas.fields import names
 from schemas.identifiers import make_customs_code, make_id_number, make_uscc
 
@@ -242,9 +242,10 @@ def _ean13(rng: random.Random, prefix: str) -> str:
     return body + str(check)
 
 
-def _finish(node: str, values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+def _finish(node: str, values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+            direction: str = "import") -> dict[str, str]:
     """Values in schema order as strings, None dropped, overrides applied (None removes)."""
-    known = names(node)
+    known = names(node, direction)
     merged = dict(values)
     for key, value in (overrides or {}).items():
         if key not in known:
@@ -260,17 +261,17 @@ def _line_overrides(lines_overrides: Sequence[Mapping[str, Any]] | None, i: int)
 # --- the builder ------------------------------------------------------------------------------
 
 
-class MessageBuilder:
+class BuilderCore:
+    """What every builder shares: the seeded random source, the clock, ids, the envelope."""
+
+    receiver = CUSTOMS_RECEIVER  # customs' exchange id for this direction (CEB.md §6)
+
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         # The clock: a working-day morning in 2023–2024, moved forward by every document.
         start = dt.datetime(2023, 1, 1, 8, 30) + dt.timedelta(days=self.rng.randrange(730))
         self.clock = start + dt.timedelta(seconds=self.rng.randrange(10 * 3600))
-
-    # -- small generators --
-    def parties(self) -> Parties:
-        return Parties.generate(self.rng)
 
     def guid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4)).upper()
@@ -281,6 +282,18 @@ class MessageBuilder:
 
     def _digits(self, n: int) -> str:
         return f"{self.rng.randrange(10**n):0{n}d}"
+
+    def wrap_dxp(self, message: bytes, *, sender_id: str, receiver_id: str | None = None,
+                 msg_type: str | None = None, cop_msg_id: str | None = None) -> bytes:
+        """``wrap_dxp`` with this builder's clock and ids, addressed to customs by default."""
+        return wrap_dxp(message, sender_id=sender_id, receiver_id=receiver_id or self.receiver, msg_type=msg_type,
+                        cop_msg_id=cop_msg_id or self.guid(), created=self._tick(1, 30))
+
+
+class MessageBuilder(BuilderCore):
+    # -- small generators --
+    def parties(self) -> Parties:
+        return Parties.generate(self.rng)
 
     def _person(self) -> _Person:
         rng = self.rng
@@ -582,32 +595,40 @@ class MessageBuilder:
             raise ValueError(f"CEB{code}Message holds 1 to {mtype.max_docs} documents, not {len(docs)}")
         if any(d.kind != mtype.kind for d in docs):
             raise ValueError(f"CEB{code}Message holds {mtype.kind} documents only")
-        ceb = f"{{{CEB_NS}}}"
-        root = etree.Element(ceb + mtype.root, nsmap={"ceb": CEB_NS})
-        root.set("guid", guid or self.guid())
-        root.set("version", "1.0")
-        for doc in docs:
-            parent = etree.SubElement(root, ceb + mtype.wrapper) if mtype.wrapper else root
-            head = dict(doc.head, appStatus=app_status) if app_status else doc.head
-            _fill(etree.SubElement(parent, ceb + mtype.head), head)
-            for line in doc.lines:
-                _fill(etree.SubElement(parent, ceb + mtype.lines), line)
+        return render(mtype, docs, guid=guid or self.guid(), sender=sender, sign=mtype.signed if sign is None else sign,
+                      app_status=app_status, encoding=encoding, subscribers=subscribers, identity=identity)
+
+
+def render(mtype: MessageType, docs: Sequence[Doc], *, guid: str, sender: Party | None, sign: bool,
+           app_status: str | None = None, encoding: str = "UTF-8", subscribers: Sequence[Party] = (),
+           identity: tuple[Any, Any] | None = None, extend: etree._Element | None = None) -> bytes:
+    """Serialise ``docs`` as ``mtype``'s root: business nodes, ``BaseTransfer`` (when there is a
+    ``sender``), ``BaseSubscribe``, then ``ds:Signature`` and ``ExtendMessage`` in the direction's
+    order (import: signature last; export: signature before ``ExtendMessage``, CEB.md §8.1)."""
+    ceb = f"{{{CEB_NS}}}"
+    root = etree.Element(ceb + mtype.root, nsmap={"ceb": CEB_NS})
+    root.set("guid", guid)
+    root.set("version", "1.0")
+    for doc in docs:
+        parent = etree.SubElement(root, ceb + mtype.wrapper) if mtype.wrapper else root
+        head = dict(doc.head, appStatus=app_status) if app_status else doc.head
+        _fill(etree.SubElement(parent, ceb + mtype.head), head)
+        for line in doc.lines:
+            _fill(etree.SubElement(parent, ceb + mtype.lines), line)
+    if sender is not None:
         _fill(etree.SubElement(root, ceb + "BaseTransfer"),
               {"copCode": sender.code, "copName": sender.name, "dxpMode": "DXP", "dxpId": sender.dxp_id})
-        for party in subscribers[:5]:
-            _fill(etree.SubElement(root, ceb + "BaseSubscribe"),
-                  {"status": "ALL", "dxpMode": "DXP", "dxpAddress": party.dxp_id})
-        etree.indent(root, space="  ")
-        if mtype.signed if sign is None else sign:
-            signature.sign(root, *(identity or signature.test_signing_identity()))
-        declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n'.encode(encoding)
-        return declaration + etree.tostring(root, encoding=encoding, xml_declaration=False) + b"\n"
-
-    def wrap_dxp(self, message: bytes, *, sender_id: str, receiver_id: str = CUSTOMS_RECEIVER,
-                 msg_type: str | None = None, cop_msg_id: str | None = None) -> bytes:
-        """``wrap_dxp`` with this builder's clock and ids."""
-        return wrap_dxp(message, sender_id=sender_id, receiver_id=receiver_id, msg_type=msg_type,
-                        cop_msg_id=cop_msg_id or self.guid(), created=self._tick(1, 30))
+    for party in subscribers[:5]:
+        _fill(etree.SubElement(root, ceb + "BaseSubscribe"),
+              {"status": "ALL", "dxpMode": "DXP", "dxpAddress": party.dxp_id})
+    if extend is not None:
+        root.append(extend)
+    etree.indent(root, space="  ")
+    if sign:
+        before = extend if extend is not None and mtype.direction == "export" else None
+        signature.sign(root, *(identity or signature.test_signing_identity()), before=before)
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n'.encode(encoding)
+    return declaration + etree.tostring(root, encoding=encoding, xml_declaration=False) + b"\n"
 
 
 def _fill(element: etree._Element, values: Mapping[str, str]) -> None:
@@ -646,6 +667,7 @@ def wrap_dxp(message: bytes, *, sender_id: str, receiver_id: str = CUSTOMS_RECEI
 
 __all__ = [
     "PRODUCTS",
+    "BuilderCore",
     "Doc",
     "MessageBuilder",
     "Parties",
@@ -654,6 +676,7 @@ __all__ = [
     "combined_rate",
     "money",
     "number",
+    "render",
     "retail_tax",
     "wrap_dxp",
 ]

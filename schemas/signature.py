@@ -149,13 +149,20 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def sign(root: etree._Element, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> None:
-    """Append an enveloped RSA-SHA1 ``ds:Signature`` as the last child of ``root``.
+def sign(root: etree._Element, key: rsa.RSAPrivateKey, cert: x509.Certificate,
+         before: etree._Element | None = None) -> None:
+    """Append an enveloped RSA-SHA1 ``ds:Signature`` as the last child of ``root``, or insert it
+    just before the child ``before``.
 
-    In import messages the schema puts it after ``ExtendMessage``, i.e. last. When ``root`` is
-    pretty-printed, the signature is indented to match before anything is hashed.
+    In import messages the schema puts it after ``ExtendMessage``, i.e. last; export puts it before
+    ``ExtendMessage`` (CEB.md §8.1). When ``root`` is pretty-printed, the signature is indented to
+    match before anything is hashed.
     """
-    sig = etree.SubElement(root, _q("Signature"), nsmap={"ds": DS_NS})
+    sig = etree.Element(_q("Signature"), nsmap={"ds": DS_NS})
+    if before is None:
+        root.append(sig)
+    else:
+        before.addprevious(sig)
     info = etree.SubElement(sig, _q("SignedInfo"))
     etree.SubElement(info, _q("CanonicalizationMethod"), Algorithm=C14N)
     etree.SubElement(info, _q("SignatureMethod"), Algorithm=RSA_SHA1)
