@@ -71,8 +71,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from mock_customs.documents import Delivered, ReceivedDoc
-from mock_customs.export_wire import ResultPart, SplitParts, export_return, summary_result_xml
-from schemas.catalog import EXPORT, PLACEHOLDERS, MessageType
+from mock_customs.export_wire import OrderKey, ResultPart, SplitParts, export_return, order_key, summary_result_xml, waybill_key
+from schemas.catalog import EXPORT, MessageType
 from schemas.receipts import new_guid, return_time
 
 if TYPE_CHECKING:
@@ -96,11 +96,9 @@ RETURN_PARTIES = "-625053"
 RETURN_NO_LINES = "-625006"
 RETURN_UNKNOWN_LINE = "-625209"
 
-NO_PLATFORM = PLACEHOLDERS["ebpCode"]
 TRADE_MODES = {"E": ("9610", "1210"), "B": ("9710",), "W": ("9810",)}
 ZERO = Decimal(0)
 Key = tuple[str, str]
-OrderKey = tuple[str, str, str]
 GONE = ("rejected", "cancelled", "withdrawn")
 
 
@@ -122,17 +120,6 @@ def _same(a: str | None, b: str | None) -> bool:
 
 def _num(value: Decimal) -> str:
     return f"{value.normalize():f}"
-
-
-def order_key(head: dict[str, str]) -> OrderKey:
-    """An export order's key (§8.2): (ebpCode, orderNo), or (ebcCode, orderNo) for a foreign platform (无)."""
-    ebp = head.get("ebpCode", "")
-    return ("ebc", head.get("ebcCode", ""), head.get("orderNo", "")) if ebp == NO_PLATFORM \
-        else ("ebp", ebp, head.get("orderNo", ""))
-
-
-def waybill_key(head: dict[str, str]) -> Key:
-    return head.get("logisticsCode", ""), head.get("logisticsNo", "")
 
 
 @dataclass(eq=False)

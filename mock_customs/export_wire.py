@@ -15,6 +15,7 @@ so neither fits ``schemas.receipts`` as it stands.
   (``msgSeqNo`` outside 1..msgCount, a second part with the same number, a ``msgCount`` other than
   its siblings') is refused on its own with ``-(code × 1000 + 6)``; a part for a document already
   processed with ``-(code × 1000 + 2)`` (§8.5).
+- :func:`order_key`, :func:`waybill_key`: how an export document names its order and its waybill.
 - :func:`summary_result_xml`: a ``CEB792Message`` (``SummaryResult`` head + lines) in the official
   field order (``documents.SUMMARY_RESULT`` describes it for the inbound reader: tax and FX are
   delivered the 792s customs sends to the window).
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from mock_customs.documents import SUMMARY_RESULT, ReceivedDoc
-from schemas.catalog import CEB_NS, EXPORT, MessageType
+from schemas.catalog import CEB_NS, EXPORT, PLACEHOLDERS, MessageType
 from schemas.receipts import DocumentReturn, new_guid
 
 ZERO_PRE_NO = "0" * 18
@@ -41,6 +42,21 @@ _RESULT_HEAD = ("guid", "customsCode", "sumNo", "opDate", "declSeqNo", "decTmpNo
                 "netWeight", "msgCount", "msgSeqNo", "note")
 _RESULT_HEAD_OPTIONAL = {"decTmpNo", "decPreNo", "entryId", "note"}
 _RESULT_LINE = ("invtNo", "logisticsNo", "gseqno", "gnum", "gcode")
+
+
+OrderKey = tuple[str, str, str]
+
+
+def order_key(head: Mapping[str, str]) -> OrderKey:
+    """An export order's key (§8.2), as a list, a collection or the order itself names it: (ebpCode,
+    orderNo), or (ebcCode, orderNo) for a foreign platform without a code (ebpCode 无)."""
+    ebp = head.get("ebpCode", "")
+    return ("ebc", head.get("ebcCode", ""), head.get("orderNo", "")) if ebp == PLACEHOLDERS["ebpCode"] \
+        else ("ebp", ebp, head.get("orderNo", ""))
+
+
+def waybill_key(head: Mapping[str, str]) -> tuple[str, str]:
+    return head.get("logisticsCode", ""), head.get("logisticsNo", "")
 
 
 def pre_no_of(head: Mapping[str, str]) -> str:
@@ -154,4 +170,5 @@ def summary_result_xml(parts: Sequence[ResultPart], *, guid: str | None = None) 
 
 
 EXPORT_CODES = frozenset(EXPORT)
-__all__ = ["EXPORT_CODES", "SUMMARY_RESULT", "ResultPart", "SplitParts", "export_return", "summary_result_xml"]
+__all__ = ["EXPORT_CODES", "SUMMARY_RESULT", "OrderKey", "ResultPart", "SplitParts", "export_return", "order_key",
+           "summary_result_xml", "waybill_key"]
