@@ -56,6 +56,8 @@ class SampleSummary:
     refused_files: int  # files the window is expected to refuse
     files_by_type: dict[str, int]
     states: dict[str, int]  # expected final state -> declarations
+    direction: str = "import"
+    summaries: int = 0  # export summary requests (701) whose result the manifest predicts
 
     @property
     def faulty(self) -> int:
@@ -63,8 +65,9 @@ class SampleSummary:
 
     def __str__(self) -> str:
         states = ", ".join(f"{n} {state}" for state, n in self.states.items())
+        summaries = f", {self.summaries} summaries" if self.summaries else ""
         return (f"{self.path}: {self.declarations} declarations ({self.faulty} with a fault, {len(self.faults)} kinds; "
-                f"expected {states}), {self.files} files ({self.refused_files} to be refused), "
+                f"expected {states}){summaries}, {self.files} files ({self.refused_files} to be refused), "
                 f"{self.enterprises} enterprises; seed {self.seed}; see README.txt")
 
 
@@ -302,25 +305,31 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)
 
 
-def command_line(out: Path, declarations: int, seed: int, invalid_ratio: float) -> str:
-    return (f"swx samples generate --out {out.name or '.'} --declarations {declarations} --seed {seed} "
+def command_line(out: Path, declarations: int, seed: int, invalid_ratio: float, direction: str = "import") -> str:
+    line = (f"swx samples generate --out {out.name or '.'} --declarations {declarations} --seed {seed} "
             f"--invalid-ratio {invalid_ratio:g}")
+    return line if direction == "import" else f"{line} --direction {direction}"
 
 
 SET_FILES = ("enterprises.json", "expected.jsonl", "README.txt")
+DIRECTIONS = ("import", "export", "both")
 
 
 def generate(out: Path, *, declarations: int = 100, seed: int = 1, invalid_ratio: float = 0.1,
-             overwrite: bool = False) -> SampleSummary:
+             overwrite: bool = False, direction: str = "import") -> SampleSummary:
     """Write a sample set of ``declarations`` declarations into ``out`` (docs/testers.md).
 
     About ``invalid_ratio`` of the declarations carry a fault, every kind in turn. ``out`` must be
     empty or missing, unless ``overwrite`` is set: then the files of an earlier set there go first.
+    ``direction``: import (the retail import set), export (CEB.md §8: schemas/samples/export.py) or
+    both (the import set's declarations, then as many export ones, in one set).
     """
     if declarations < 1:
         raise ValueError("a sample set holds at least one declaration")
     if not 0 <= invalid_ratio <= 1:
         raise ValueError("invalid_ratio is a share between 0 and 1")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction is one of {', '.join(DIRECTIONS)}")
     out = Path(out)
     messages = out / "messages"
     if out.exists() and any(out.iterdir()):
@@ -333,49 +342,81 @@ def generate(out: Path, *, declarations: int = 100, seed: int = 1, invalid_ratio
                 old.unlink()
     messages.mkdir(parents=True, exist_ok=True)
 
-    g = Generator(seed, declarations, invalid_ratio)
-    g.run()
     lines: list[str] = []
+    closing: list[str] = []
     seq = 0
     by_type: Counter[str] = Counter()
     refused = 0
-    for d in g.decls:
-        for f in d.filings:
-            seq += 1
-            name = f"messages/{seq:05d}-{d.id}-{f.code}.xml"
-            (out / name).write_bytes(g.serialise(f))
-            by_type[f.code] += 1
-            refused += f.expect["outcome"] != "accepted"
-            lines.append(_json({"type": "file", "file": name, "declaration": d.id, "messageType": f.code,
-                                "sender": f.sender.customs_code, "fault": f.fault, "expect": f.expect}))
-    for d in g.decls:
-        order = d.docs["order"].head
-        lines.append(_json({"type": "declaration", "declaration": d.id, "ebpCode": order["ebpCode"],
-                            "orderNo": order["orderNo"], "fault": d.fault, "after": d.after, "expect": d.expect}))
-    (out / "expected.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    firms = g.cast.registered()
+    registrations: list[dict[str, Any]] = []
+    faults: Counter[str] = Counter()
+    states: Counter[str] = Counter()
+    count = 0
+    g = x = None
+    if direction in ("import", "both"):
+        g = Generator(seed, declarations, invalid_ratio)
+        g.run()
+        for d in g.decls:
+            for f in d.filings:
+                seq += 1
+                name = f"messages/{seq:05d}-{d.id}-{f.code}.xml"
+                (out / name).write_bytes(g.serialise(f))
+                by_type[f.code] += 1
+                refused += f.expect["outcome"] != "accepted"
+                lines.append(_json({"type": "file", "file": name, "declaration": d.id, "messageType": f.code,
+                                    "sender": f.sender.customs_code, "fault": f.fault, "expect": f.expect}))
+        for d in g.decls:
+            order = d.docs["order"].head
+            closing.append(_json({"type": "declaration", "declaration": d.id, "ebpCode": order["ebpCode"],
+                                  "orderNo": order["orderNo"], "fault": d.fault, "after": d.after, "expect": d.expect}))
+        registrations += [f.registration() for f in g.cast.registered()]
+        faults.update(d.fault for d in g.decls if d.fault)
+        states.update(d.expect["state"] for d in g.decls)
+        count += len(g.decls)
+    if direction in ("export", "both"):
+        from .export import ExportGenerator, generate_export
+
+        x = ExportGenerator(seed, declarations, invalid_ratio)
+        x_lines, x_closing, x_types, x_refused = generate_export(out, x, seq)
+        lines += x_lines
+        closing += x_closing
+        seq += len(x_lines)
+        by_type.update(x_types)
+        refused += x_refused
+        known = {r["code"] for r in registrations}
+        registrations += [r for r in x.registrations() if r["code"] not in known]
+        faults.update(d.fault for d in x.decls if d.fault)
+        faults.update(s["fault"] for s in x.summaries if s["fault"])
+        states.update(d.expect["state"] for d in x.decls)
+        count += len(x.decls)
+    (out / "expected.jsonl").write_text("\n".join(lines + closing) + "\n", encoding="utf-8")
     (out / "enterprises.json").write_text(
-        json.dumps([f.registration() for f in firms], ensure_ascii=False, sort_keys=True, indent=2) + "\n",
-        encoding="utf-8")
+        json.dumps(registrations, ensure_ascii=False, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     summary = SampleSummary(
-        path=out, seed=seed, invalid_ratio=invalid_ratio, declarations=len(g.decls), files=seq,
-        enterprises=len(firms), faults=dict(sorted(Counter(d.fault for d in g.decls if d.fault).items())),
+        path=out, seed=seed, invalid_ratio=invalid_ratio, declarations=count, files=seq,
+        enterprises=len(registrations), faults=dict(sorted(faults.items())),
         refused_files=refused, files_by_type=dict(sorted(by_type.items())),
-        states=dict(sorted(Counter(d.expect["state"] for d in g.decls).items())),
+        states=dict(sorted(states.items())), direction=direction,
+        summaries=len(x.summaries) if x is not None else 0,
     )
-    (out / "README.txt").write_text(readme(summary, g), encoding="utf-8")
+    (out / "README.txt").write_text(readme(summary, g, x), encoding="utf-8")
     return summary
 
 
-def readme(s: SampleSummary, g: Generator) -> str:
-    first = min(d.docs["order"].head["appTime"] for d in g.decls)
-    last = max(f.docs[0].head["appTime"] for d in g.decls for f in d.filings if f.role != "fault")
+def readme(s: SampleSummary, g: Generator | None, x: Any = None) -> str:
+    stamps = []
+    if g is not None:
+        stamps += [min(d.docs["order"].head["appTime"] for d in g.decls),
+                   max(f.docs[0].head["appTime"] for d in g.decls for f in d.filings if f.role != "fault")]
+    if x is not None:
+        times = [f.docs[0].head["appTime"] for f in x.ordered() if f.docs[0].head.get("appTime")]
+        stamps += [min(times), max(times)]
+    first, last = min(stamps), max(stamps)
     when = " to ".join(dt.datetime.strptime(t[:8], "%Y%m%d").strftime("%Y-%m-%d") for t in (first, last))
     out = [
         "swx sample set",
         "==============",
         "",
-        f"Made by:       {command_line(s.path, s.declarations, s.seed, s.invalid_ratio)}",
+        f"Made by:       {command_line(s.path, s.declarations, s.seed, s.invalid_ratio, s.direction)}",
         f"Seed:          {s.seed}",
         f"Declarations:  {s.declarations} ({s.faulty} carry a fault, invalid ratio {s.invalid_ratio:g})",
         f"Files:         {s.files} ({s.refused_files} to be refused by the window), "
@@ -410,4 +451,10 @@ def readme(s: SampleSummary, g: Generator) -> str:
         "when it accepts the list; it is not known when the set is generated.",
         "",
     ]
+    if g is None:  # an export set: the import notes above do not apply
+        out = out[: out.index("Fault kinds (declarations carrying each, and the expected answer):")]
+    if x is not None:
+        from .export import EXPORT_KINDS, export_readme
+
+        out += export_readme(s, x, EXPORT_KINDS)
     return "\n".join(out)
