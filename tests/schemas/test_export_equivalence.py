@@ -107,3 +107,39 @@ def test_corpus_is_deterministic() -> None:
     first = [(d.id, d.data) for d in export_corpus()]
     export_corpus.cache_clear()
     assert first == [(d.id, d.data) for d in export_corpus()]
+
+
+def test_global_elements_match_official() -> None:
+    """Same global elements in the ceb namespace (wrappers such as Order and Arrival are global on export)."""
+    from schemas.loader import ceb_xmlschema
+    from tests.fixtures.ceb_official import CEB, XS, _c
+
+    official = {e.get("name") for e in etree.parse(str(OFFICIAL_EXPORT), _parser()).getroot().iterchildren(_c(XS, "element"))}
+    ours = {q.localname for name in ceb_xmlschema("export").maps.elements if (q := etree.QName(name)).namespace == CEB}
+    assert ours == official
+
+
+def test_fixed_samples_valid_under_xmlschema_build() -> None:
+    from schemas.loader import ceb_xmlschema
+
+    xs = ceb_xmlschema("export")
+    for stem, data in {**{s: d for s, (_, d) in fixed_export_samples().items()}}.items():
+        errors = list(xs.iter_errors(etree.parse(io.BytesIO(data), _parser())))
+        assert not errors, f"{stem}: {errors[0]}"
+
+
+def test_export_entry_includes_no_import_family() -> None:
+    from schemas.loader import XSD_DIR
+    from tests.fixtures.ceb_official import XS, _c
+
+    seen, todo = set(), ["ceb-export.xsd"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        root = etree.parse(str(XSD_DIR / name), _parser()).getroot()
+        todo += [i.get("schemaLocation") for i in root.iterchildren(_c(XS, "include"))]
+    assert seen <= {"ceb-export.xsd", "ceb-export-common.xsd", "ceb-shared.xsd", "ceb-types.xsd"} | {
+        p.name for p in XSD_DIR.glob("ceb-export-*.xsd")
+    }, seen
