@@ -34,6 +34,13 @@ def reason_code(reason: str | None) -> str | None:
     return None
 
 
+def leading_code(text: str | None) -> str | None:
+    """The code a regulator's info starts with: "-701004 list … is statisticsFlag A" gives "-701004"."""
+    words = (text or "").split(None, 1)
+    token = words[0].rstrip(",;.:)") if words else ""
+    return token if token.startswith("-") and _CODE.fullmatch(token) else None
+
+
 def describe_expect(expect: dict[str, Any] | None) -> str:
     if not expect:
         return "-"
@@ -43,6 +50,8 @@ def describe_expect(expect: dict[str, Any] | None) -> str:
         parts = [str(expect.get(k)) for k in ("httpStatus", "layer", "code") if expect.get(k) is not None]
         return "rejected " + " ".join(parts) if parts else "rejected"
     state = str(expect.get("state"))
+    if expect.get("extent"):
+        state = f"{state} {expect['extent']}"
     return f"{state} {expect['code']}" if expect.get("code") else state
 
 
@@ -57,6 +66,8 @@ def describe_file(rec: FileRecord) -> str:
 
 def describe_declaration(rec: DeclarationRecord, wait: float | None) -> str:
     state = rec.state or "unknown to the target"
+    if rec.extent and rec.state == "returned":
+        state = f"{state} {rec.extent}"
     text = f"{state} {rec.code}" if rec.code and rec.state == "rejected" else state
     if not rec.final:
         text += f" (not final {wait:g} s after filing)" if wait is not None else " (not final)"
@@ -79,8 +90,10 @@ def check_file(rec: FileRecord) -> Mismatch | None:
     return Mismatch("file", rec.item.file, str(rec.item.path), describe_expect(expect), got, detail)
 
 
-def matches_state(expect: dict[str, Any], state: str | None, code: str | None) -> bool:
+def matches_state(expect: dict[str, Any], state: str | None, code: str | None, extent: str | None = None) -> bool:
     if state != expect.get("state"):
+        return False
+    if expect.get("extent") and expect["extent"] != extent:
         return False
     return not (expect.get("code") and str(expect["code"]) != str(code))
 
@@ -88,7 +101,7 @@ def matches_state(expect: dict[str, Any], state: str | None, code: str | None) -
 def check_declaration(rec: DeclarationRecord, wait: float) -> Mismatch | None:
     rec.compared = True
     expect = rec.item.expect
-    if rec.final and matches_state(expect, rec.state, rec.code):
+    if rec.final and matches_state(expect, rec.state, rec.code, rec.extent):
         return None
     got = describe_declaration(rec, wait)
     rec.mismatch = f"expected {describe_expect(expect)}, got {got}"

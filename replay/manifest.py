@@ -20,6 +20,8 @@ from kit.envelope import EnvelopeError, dxp_payload, is_envelope
 from schemas.catalog import CEB_NS
 
 MANIFEST = "expected.jsonl"
+# What a file may wait for (schemas/samples/export.py): customs gave the list its invtNo, or a state.
+WAIT_STATES = ("listed", "released", "departed", "returned")
 _SEQ = re.compile(r"^(\d+)-")
 _ROOT = re.compile(r"^CEB(\d{3})Message$")
 
@@ -42,6 +44,11 @@ class FileItem:
     fault: str | None = None
     expect: dict[str, Any] | None = None  # None: no manifest, outcomes only
     problem: str | None = None  # why it cannot be filed at all (plain file without a readable copCode)
+    # Export sets (schemas/samples/export.py): declarations whose state must be reached first, the
+    # invtNo stand-ins to replace with the target's, and every declaration the file concerns.
+    wait: dict[str, Any] | None = None
+    fill: list[dict[str, str]] = field(default_factory=list)
+    concerns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +61,7 @@ class DeclarationItem:
     fault: str | None
     after: str | None  # key of the declaration that must be final before this one is filed
     expect: dict[str, Any]
+    kind: str = "declaration"  # or "summary": ebp_code is then the agentCode, order_no the copNo
 
 
 @dataclass
@@ -124,14 +132,22 @@ def _load_set(plan: Plan, root: Path, prefix: str, seq_base: int) -> None:
             kind = entry.get("type")
             if kind == "file":
                 files.append(_file_item(entry, root, prefix, seq_base, n, where))
-            elif kind == "declaration":
-                item = _declaration_item(entry, prefix, where)
+            elif kind in ("declaration", "summary"):
+                item = _declaration_item(entry, prefix, where) if kind == "declaration" else _summary_item(entry, prefix, where)
                 if item.key in declarations:
                     raise ManifestError(f"{where}: declaration {entry['declaration']!r} appears twice")
                 declarations[item.key] = item
             else:
-                raise ManifestError(f"{where}: type must be 'file' or 'declaration', not {kind!r}")
+                raise ManifestError(f"{where}: type must be 'file', 'declaration' or 'summary', not {kind!r}")
 
+    for f in files:
+        for ref in [*(f.wait or {}).get("declarations", []), *(x.get("declaration") for x in f.fill)]:
+            if f"{prefix}{ref}" not in declarations:
+                raise ManifestError(f"{manifest}: {f.file} waits for or fills from {ref}, which the set does not hold")
+        if f.wait is not None:
+            f.wait = {**f.wait, "declarations": [f"{prefix}{x}" for x in f.wait.get("declarations", [])]}
+        f.fill = [{**x, "declaration": f"{prefix}{x['declaration']}"} for x in f.fill]
+        f.concerns = [f"{prefix}{x}" for x in f.concerns]
     for item in declarations.values():
         if item.after is not None and item.after not in declarations:
             raise ManifestError(f"{manifest}: declaration {item.key} is filed after {item.after}, which the set does not hold")
@@ -161,10 +177,20 @@ def _file_item(entry: dict[str, Any], root: Path, prefix: str, seq_base: int, n:
     seq = int(seq_match.group(1)) if seq_match else n
     declaration = entry.get("declaration")
     key = f"{prefix}{declaration}" if declaration else None
+    group = entry.get("group")
+    wait, fill = entry.get("wait"), entry.get("fill") or []
+    if wait is not None and not (isinstance(wait, dict) and wait.get("until") in WAIT_STATES
+                                 and isinstance(wait.get("declarations"), list)):
+        raise ManifestError(f"{where}: wait needs 'declarations' and 'until' (one of {', '.join(WAIT_STATES)})")
+    if not isinstance(fill, list) or not all(isinstance(x, dict) and x.get("field") == "invtNo" and x.get("placeholder")
+                                             and x.get("declaration") for x in fill):
+        raise ManifestError(f"{where}: fill is a list of {{field: invtNo, placeholder, declaration}}")
+    concerns = entry.get("declarations") or ([declaration] if declaration else [])
     return FileItem(
-        file=f"{prefix}{rel}", path=path, seq=seq_base + seq, group=key or f"{prefix}{rel}", declaration=key,
+        file=f"{prefix}{rel}", path=path, seq=seq_base + seq,
+        group=f"{prefix}{group}" if isinstance(group, str) and group else key or f"{prefix}{rel}", declaration=key,
         message_type=_str(entry.get("messageType")), sender=_str(entry.get("sender")), fault=_str(entry.get("fault")),
-        expect=expect,
+        expect=expect, wait=wait, fill=list(fill), concerns=[str(c) for c in concerns],
     )
 
 
@@ -178,6 +204,17 @@ def _declaration_item(entry: dict[str, Any], prefix: str, where: str) -> Declara
     after = entry.get("after")
     return DeclarationItem(key=f"{prefix}{name}", ebp_code=ebp, order_no=order_no, fault=_str(entry.get("fault")),
                            after=f"{prefix}{after}" if after else None, expect=expect)
+
+
+def _summary_item(entry: dict[str, Any], prefix: str, where: str) -> DeclarationItem:
+    name, agent, cop_no = entry.get("summary"), entry.get("agentCode"), entry.get("copNo")
+    if not all(isinstance(v, str) and v for v in (name, agent, cop_no)):
+        raise ManifestError(f"{where}: a summary line needs 'summary', 'agentCode' and 'copNo'")
+    expect = entry.get("expect")
+    if not isinstance(expect, dict) or not isinstance(expect.get("state"), str):
+        raise ManifestError(f"{where}: expect.state is missing")
+    return DeclarationItem(key=f"{prefix}{name}", ebp_code=agent, order_no=cop_no, fault=_str(entry.get("fault")),
+                           after=None, expect=expect, kind="summary")
 
 
 def _check_cycles(declarations: dict[str, DeclarationItem], manifest: Path) -> None:

@@ -11,7 +11,12 @@ from typing import Any
 
 from .manifest import DeclarationItem, FileItem
 
-FINAL_STATES = frozenset({"released", "rejected", "cancelled", "review"})
+FINAL_STATES = frozenset({"released", "rejected", "cancelled", "review", "departed", "returned"})
+SUMMARY_FINAL = frozenset({"declared", "rejected"})  # GET /v1/summaries: every declaration exists, or refused
+
+
+def final_states(kind: str) -> frozenset[str]:
+    return SUMMARY_FINAL if kind == "summary" else FINAL_STATES
 
 
 @dataclass
@@ -60,13 +65,14 @@ class DeclarationRecord:
     final_at: float | None = None  # seconds after the start of the run when the poll ended
     polls: int = 0
     note: str | None = None  # e.g. the `after` declaration was not final in time
+    extent: str | None = None  # export: goods returned "partly" or "fully"
     compared: bool = False
     mismatch: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         i = self.item
         return {
-            "declaration": i.key, "ebpCode": i.ebp_code, "orderNo": i.order_no, "fault": i.fault, "after": i.after,
+            "declaration": i.key, "kind": i.kind, "extent": self.extent, "ebpCode": i.ebp_code, "orderNo": i.order_no, "fault": i.fault, "after": i.after,
             "expect": i.expect, "got": self.got(), "state": self.state, "code": self.code, "reasons": self.reasons,
             "final": self.final, "waitedS": _round(self.waited_s, 3),
             "finalAt": _round(self.final_at, 3), "polls": self.polls, "note": self.note,
@@ -77,6 +83,8 @@ class DeclarationRecord:
         out: dict[str, Any] = {"state": self.state}
         if self.code:
             out["code"] = self.code
+        if self.extent:
+            out["extent"] = self.extent
         if not self.final:
             out["final"] = False
         return out

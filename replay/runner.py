@@ -33,8 +33,9 @@ from rich.progress import (
 from rich.text import Text
 
 from . import compare, senders
-from .manifest import FileItem, Plan, load
-from .records import FINAL_STATES, DeclarationRecord, FileRecord, ReplayResult
+from .fill import fill_numbers
+from .manifest import DeclarationItem, FileItem, Plan, load
+from .records import DeclarationRecord, FileRecord, ReplayResult, final_states
 
 AFTER_WAIT = 60.0  # how long a declaration waits for its `after` when --wait-final does not say
 SETTLE = 3.0  # a final state that disagrees with the manifest must hold this long (released may still turn)
@@ -95,6 +96,17 @@ class _Run:
         self.unfiled = 0  # groups still filing; set by groups()
         self.all_filed = asyncio.Event()
         self.filed_at = 0.0
+        # every file that concerns a declaration is filed before its state is read (export: a 509 of a shipment)
+        self.concerning: dict[str, int] = {k: 0 for k in plan.declarations}
+        for f in plan.files:
+            for k in {*f.concerns, *([f.group] if f.group in plan.declarations else [])}:
+                if k in self.concerning:
+                    self.concerning[k] += 1
+        self.concerned = {k: asyncio.Event() for k in plan.declarations}
+        for k, n in self.concerning.items():
+            if n == 0:
+                self.concerned[k].set()
+        self.views: dict[str, dict[str, Any]] = {}  # declaration -> last view read for a wait
         self.file_task = progress.add_task("files filed", total=len(plan.files))
         self.decl_task = progress.add_task("declarations final", total=len(self.polled), visible=bool(self.polled))
 
@@ -116,9 +128,23 @@ class _Run:
         try:
             if decl is not None and decl.after:
                 await self.wait_after(group, decl.after)
-            async with self.slots:
+            held = False
+            try:
                 for item in files:
-                    await self.file_one(item)
+                    if item.wait or item.fill:  # export: customs must have answered first; no slot held meanwhile
+                        if held:
+                            self.slots.release()
+                            held = False
+                        body = await self.prepare(item)
+                    else:
+                        body = None
+                    if not held:
+                        await self.slots.acquire()
+                        held = True
+                    await self.file_one(item, body)
+            finally:
+                if held:
+                    self.slots.release()
         finally:
             self.unfiled -= 1
             if self.unfiled == 0:
@@ -127,6 +153,8 @@ class _Run:
         filed = time.monotonic()
         if decl is not None and group in self.polled:
             try:
+                await self.concerned[group].wait()
+                filed = max(filed, time.monotonic())
                 if group not in self.needed:  # reading states while filing would slow the target we measure
                     await self.all_filed.wait()
                 await self.poll(self.decls[group], filed)
@@ -136,13 +164,61 @@ class _Run:
         elif decl is not None:
             self.final[group].set()
 
+    async def prepare(self, item: FileItem) -> bytes | None:
+        """Wait (up to the replay's limit) until the declarations the file waits for reach its state, then
+        put the target's invtNo in place of the set's stand-ins. The body to file, or None to read the file."""
+        rec = self.files[id(item)]
+        until = (item.wait or {}).get("until", "listed")
+        names = list(dict.fromkeys([*(item.wait or {}).get("declarations", []), *(x["declaration"] for x in item.fill)]))
+        deadline = time.monotonic() + self.limit
+        late = []
+        for name in names:
+            wanted = until if name in (item.wait or {}).get("declarations", []) else "listed"
+            if not await self.reached(name, wanted, deadline):
+                late.append(f"{name} not {wanted}")
+        if late:
+            rec.message = f"filed although {', '.join(late)} within {self.limit:g} s"
+        if not item.fill:
+            return None
+        numbers = {}
+        for x in item.fill:
+            view = self.views.get(x["declaration"]) or {}
+            invt = ((view.get("documents") or {}).get("export_inventory") or {}).get("invtNo")
+            if invt:
+                numbers[x["placeholder"]] = invt
+        try:
+            return fill_numbers(item.path.read_bytes(), numbers)
+        except OSError:
+            return None  # file_one says so
+
+    async def reached(self, name: str, until: str, deadline: float) -> bool:
+        item = self.plan.declarations[name]
+        path = _view_path(item)
+        interval = POLL_FIRST
+        while True:
+            try:
+                async with self.poll_slots:
+                    r = await self.client.get(path, headers=self.operator)
+                view = r.json() if r.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                view = None
+            if isinstance(view, dict):
+                self.views[name] = view
+                if _reached(view, until):
+                    return True
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            await asyncio.sleep(min(interval, deadline - now))
+            interval = min(interval * 1.5, POLL_MAX)
+
     async def wait_after(self, key: str, after: str) -> None:
         # No timeout of its own: the earlier declaration's event is set by its own deadline, final or not.
         await self.final[after].wait()
         if not self.decls[after].final:
             self.decls[key].note = f"filed although {after} was not final within {self.limit:g} s of its filing"
 
-    async def file_one(self, item: FileItem) -> None:
+    async def file_one(self, item: FileItem, body: bytes | None = None) -> None:
         rec = self.files[id(item)]
         try:
             if item.problem:
@@ -153,7 +229,7 @@ class _Run:
                 rec.outcome = "error"
                 rec.message = self.keys.refused.get(item.sender or "", "sender not registered at the target")
                 return
-            body = item.path.read_bytes()
+            body = body if body is not None else item.path.read_bytes()
             await self.bucket.take()
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml", "Accept": "application/json"}
             rec.at = time.monotonic() - self.t0
@@ -172,6 +248,11 @@ class _Run:
             rec.outcome, rec.message = "error", f"cannot read {item.path}: {exc}"
         finally:
             self.progress.advance(self.file_task)
+            for k in {*item.concerns, *([item.group] if item.group in self.concerning else [])}:
+                if k in self.concerning:
+                    self.concerning[k] -= 1
+                    if self.concerning[k] <= 0:
+                        self.concerned[k].set()
 
     async def poll(self, rec: DeclarationRecord, started: float) -> None:
         """Read the declaration until it is final (and, when it disagrees with the manifest, stays so for
@@ -186,12 +267,13 @@ class _Run:
         signalled = False
         settle_from: float | None = None
         interval = POLL_FIRST
-        path = f"/v1/declarations/{senders.segment(rec.item.ebp_code)}/{senders.segment(rec.item.order_no)}"
+        path = _view_path(rec.item)
+        final = final_states(rec.item.kind)
         while True:
             await self.read(rec, path)
             now = time.monotonic()
-            if rec.state in FINAL_STATES:
-                if self.wait_final is None or compare.matches_state(rec.item.expect, rec.state, rec.code):
+            if rec.state in final:
+                if self.wait_final is None or compare.matches_state(rec.item.expect, rec.state, rec.code, rec.extent):
                     break
                 settle_from = settle_from if settle_from is not None else now
                 if now - settle_from >= SETTLE:
@@ -211,7 +293,7 @@ class _Run:
                 wake = own_deadline
             await asyncio.sleep(max(0.0, min(interval, wake - now)))
             interval = min(interval * 1.5, POLL_MAX)
-        rec.final = rec.state in FINAL_STATES
+        rec.final = rec.state in final
         rec.waited_s = time.monotonic() - started
         rec.final_at = time.monotonic() - self.t0
 
@@ -221,13 +303,33 @@ class _Run:
             async with self.poll_slots:
                 r = await self.client.get(path, headers=self.operator)
             view = r.json() if r.status_code == 200 else None
-            if isinstance(view, dict):
+            if isinstance(view, dict) and rec.item.kind == "summary":
+                rec.state, info = view.get("state"), view.get("info")
+                rec.reasons = [str(info)] if info else []
+                rec.code = compare.leading_code(info) if rec.state == "rejected" else None
+            elif isinstance(view, dict):
                 rec.state, rec.reasons = view.get("state"), [str(x) for x in view.get("reasons") or []]
                 rec.code = compare.reason_code(rec.reasons[0]) if rec.reasons else None
+                rec.extent = (view.get("returned") or {}).get("extent")
             elif r.status_code != 404:  # 404: the target does not know it yet
                 rec.note = f"HTTP {r.status_code} reading the declaration: {r.text[:200]}"
         except (httpx.HTTPError, ValueError) as exc:  # ValueError: a 200 that is not JSON
             rec.note = f"reading the declaration failed: {type(exc).__name__}: {exc}"
+
+
+def _view_path(item: DeclarationItem) -> str:
+    base = "/v1/summaries" if item.kind == "summary" else "/v1/declarations"
+    return f"{base}/{senders.segment(item.ebp_code)}/{senders.segment(item.order_no)}"
+
+
+def _reached(view: dict[str, Any], until: str) -> bool:
+    """Whether the declaration view shows what a file waits for (replay.manifest.WAIT_STATES)."""
+    state = view.get("state")
+    if until == "listed":
+        listing = (view.get("documents") or {}).get("export_inventory") or {}
+        return bool(listing.get("invtNo")) or state in ("released", "departed", "returned")
+    return state in {"released": ("released", "departed", "returned"), "departed": ("departed", "returned"),
+                     "returned": ("returned",)}.get(until, ())
 
 
 def _read_answer(rec: FileRecord, r: httpx.Response) -> None:

@@ -4,6 +4,7 @@ totals) computed once, then printed as rich tables and written into the JSON and
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,7 +74,39 @@ def summarise(result: ReplayResult) -> dict[str, Any]:
         "filesPerS": round(len(latencies) / result.filing_s, 2) if result.filing_s > 0 else None,
         "latencyMs": _latencies(latencies),
     }
-    return {"files": files, "declarations": declarations, "totals": totals}
+    out = {"files": files, "declarations": declarations, "totals": totals}
+    export = export_figures(result)
+    if export is not None:
+        out["export"] = export
+    return out
+
+
+EXPORT_TYPES = frozenset({"303", "403", "505", "507", "509", "603", "605", "607", "213", "215", "701"})
+
+
+def export_figures(result: ReplayResult) -> dict[str, Any] | None:
+    """The export half of a run (CEB.md §8): files by phase of the lifecycle, declarations by final
+    state (returns by extent), summaries by result; None when the run filed no export message."""
+    files = [f for f in result.files if f.item.message_type in EXPORT_TYPES]
+    if not files:
+        return None
+    decls = [d for d in result.declarations if d.item.kind == "declaration"
+             and any(f.item.declaration == d.item.key or d.item.key in f.item.concerns for f in files)]
+    sums = [d for d in result.declarations if d.item.kind == "summary"]
+
+    def state(d: DeclarationRecord) -> str:
+        return f"returned {d.extent}" if d.state == "returned" and d.extent else actual_state(d)
+
+    return {
+        "files": len(files), "accepted": sum(f.outcome == "accepted" for f in files),
+        "rejected": sum(f.outcome == "rejected" for f in files),
+        "filesByType": dict(sorted((t, sum(f.item.message_type == t for f in files)) for t in
+                                   {f.item.message_type for f in files})),
+        "declarations": len(decls), "byState": dict(sorted(Counter(state(d) for d in decls).items())),
+        "departed": sum(d.state == "departed" for d in decls), "returned": sum(d.state == "returned" for d in decls),
+        "summaries": len(sums), "summariesByState": dict(sorted(Counter(actual_state(d) for d in sums).items())),
+        "mismatches": sum(d.mismatch is not None for d in (*decls, *sums)) + sum(f.mismatch is not None for f in files),
+    }
 
 
 def _num(value: Any) -> str:
@@ -99,6 +132,13 @@ def render(result: ReplayResult, stats: dict[str, Any], console: Console) -> Non
             decls.add_row(*(Text(_num(row[k]), style=style) for k in ("expected", "actual", "count", "mismatches")))
         console.print(decls)
 
+    export = stats.get("export")
+    if export:
+        console.print(Text(
+            f"export: {export['files']} files ({export['accepted']} accepted, {export['rejected']} rejected); "
+            f"{export['declarations']} declarations: " + ", ".join(f"{n} {s}" for s, n in export["byState"].items())
+            + f"; {export['summaries']} summaries: " + (", ".join(f"{n} {s}" for s, n in export["summariesByState"].items())
+                                                     or "-")))
     t = stats["totals"]
     lat = t["latencyMs"]
     line = (f"{t['files']} files: {t['accepted']} accepted, {t['rejected']} rejected, {t['error']} not filed; "
