@@ -177,6 +177,7 @@ def samples_generate(
     declarations: int = typer.Option(100, help="how many declarations"),
     seed: int = typer.Option(1, help="the same seed makes the same set, byte for byte"),
     invalid_ratio: float = typer.Option(0.1, min=0.0, max=1.0, help="share of declarations carrying a fault"),
+    direction: str = typer.Option("import", help="import, export (CEB.md §8: shipments, returns, summaries) or both"),
 ) -> None:
     """Write a reproducible set: enterprises.json, messages/ in filing order, expected.jsonl."""
     from schemas.samples import generate
@@ -184,7 +185,10 @@ def samples_generate(
     if out.exists() and any(out.iterdir()):
         typer.echo(f"{out} is not empty; give a new directory", err=True)
         raise typer.Exit(2)
-    summary = generate(out, declarations=declarations, seed=seed, invalid_ratio=invalid_ratio)
+    if direction not in ("import", "export", "both"):
+        typer.echo("--direction is import, export or both", err=True)
+        raise typer.Exit(2)
+    summary = generate(out, declarations=declarations, seed=seed, invalid_ratio=invalid_ratio, direction=direction)
     typer.echo(str(summary))
 
 
@@ -205,6 +209,8 @@ def replay(
     junit: Path = typer.Option(None, help="write a JUnit XML report here"),
     html: Path = typer.Option(None, help="write a self-contained HTML report here"),
     seed: int = typer.Option(None, help="seed of --shuffle"),
+    register_senders: bool = typer.Option(
+        False, help="plain folders: first register every enterprise the messages name (roles and names from their fields)"),
 ) -> None:
     """File a sample set (or any CEB XML) against a running swx and compare with its manifest; exit 1 on any mismatch."""
     try:
@@ -217,7 +223,7 @@ def replay(
 
     raise typer.Exit(run_replay(
         paths, target=target, operator_token=operator_token, concurrency=concurrency, rate=rate, shuffle=shuffle,
-        wait_final=wait_final, report=report, junit=junit, html=html, seed=seed,
+        wait_final=wait_final, report=report, junit=junit, html=html, seed=seed, register_senders=register_senders,
     ))
 
 

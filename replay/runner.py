@@ -372,12 +372,13 @@ def _now() -> str:
 async def replay(paths: list[Path], *, target: str, operator_token: str, concurrency: int = 8, rate: float | None = None,
                  shuffle: bool = False, wait_final: float | None = None, report: Path | None = None,
                  junit: Path | None = None, html: Path | None = None, console: Console | None = None,
-                 seed: int | None = None) -> ReplayResult:
+                 seed: int | None = None, register_senders: bool = False) -> ReplayResult:
     """Replay ``paths`` against ``target``; write the reports asked for and print the summary on ``console``.
 
     ``wait_final`` counts from a declaration's last filing and, for the comparison, from the end of all
     filing as well (whichever is later): a long run must not eat the time of the declarations filed
-    first. ``seed`` drives --shuffle; one is drawn (and reported) when not given.
+    first. ``seed`` drives --shuffle; one is drawn (and reported) when not given. ``register_senders``:
+    register every enterprise the plain (manifest-less) files name, roles and names from their fields.
 
     Raises :class:`~replay.manifest.ManifestError` for a set that cannot be read and
     :class:`TargetUnreachable` when the target does not answer at all.
@@ -393,8 +394,14 @@ async def replay(paths: list[Path], *, target: str, operator_token: str, concurr
     console = console or Console()
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     plan = load([Path(p) for p in paths])
+    if register_senders:
+        plain = [f for f in plan.files if f.expect is None]
+        known = {c for body in plan.enterprises for c in senders.codes_of(body)}
+        bodies = senders.registrations_from(f.path.read_bytes() for f in plain)
+        plan.enterprises.extend(b for b in bodies if b["code"] not in known)
+        plan.notes.append(f"--register-senders: {len(bodies)} enterprise(s) named in {len(plain)} plain file(s)")
     options = {"paths": [str(p) for p in paths], "concurrency": concurrency, "rate": rate, "shuffle": shuffle,
-               "seed": seed, "waitFinal": wait_final}
+               "seed": seed, "waitFinal": wait_final, "registerSenders": register_senders}
     result = ReplayResult(target=target, options=options, started_at=_now(), has_manifest=plan.has_manifest,
                           compared_declarations=wait_final is not None and bool(plan.declarations))
     result.notes.extend(plan.notes)
@@ -461,7 +468,7 @@ def _judge(result: ReplayResult, wait_final: float | None) -> None:
 def run_replay(paths: list[Path], *, target: str, operator_token: str, concurrency: int = 8, rate: float | None = None,
                shuffle: bool = False, wait_final: float | None = None, report: Path | None = None,
                junit: Path | None = None, html: Path | None = None, console: Console | None = None,
-               seed: int | None = None) -> int:
+               seed: int | None = None, register_senders: bool = False) -> int:
     """``swx replay``: run :func:`replay` and give its exit status -- 1 on any mismatch or any file that
     could not be filed, 2 when the set cannot be read or the target does not answer, else 0."""
     from .manifest import ManifestError
@@ -470,7 +477,7 @@ def run_replay(paths: list[Path], *, target: str, operator_token: str, concurren
     try:
         result = asyncio.run(replay(paths, target=target, operator_token=operator_token, concurrency=concurrency,
                                     rate=rate, shuffle=shuffle, wait_final=wait_final, report=report, junit=junit,
-                                    html=html, console=console, seed=seed))
+                                    html=html, console=console, seed=seed, register_senders=register_senders))
     except (ManifestError, TargetUnreachable, ValueError) as exc:
         console.print(Text(f"replay: {exc}", style="red"))
         return 2

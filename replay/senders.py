@@ -2,7 +2,9 @@
 
 Keys are shown once by swx, so a replay cannot read an existing one back: a code already registered
 (409) gets a new key from ``POST /v1/enterprises/{code}/keys`` instead, which leaves the firm's other
-keys working. Plain folders register nothing: their senders must be registered already.
+keys working. Plain folders register nothing -- their senders must be registered already -- unless
+``--register-senders`` asks for :func:`registrations_from`: every enterprise the messages name, so that
+captured traffic replays against a fresh window.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from lxml import etree
+
+from kit.envelope import EnvelopeError, dxp_payload, is_envelope
+from schemas.catalog import CEB_NS, ENTERPRISE_FIELDS
+
+# Values that stand for "no enterprise" in a party field (CEB.md §8.3): never registered.
+PLACEHOLDER_CODES = frozenset({"无", "NO"})
+_C = f"{{{CEB_NS}}}"
 
 
 @dataclass
@@ -107,3 +117,54 @@ def _refuse(keys: Keys, codes: list[str], why: str) -> None:
 def _excerpt(r: httpx.Response, limit: int = 300) -> str:
     text = r.text
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def registrations_from(messages: Iterable[bytes]) -> list[dict[str, Any]]:
+    """``POST /v1/enterprises`` bodies for every enterprise that ``messages`` name: the roles from the
+    fields naming them (ebpCode → ebp, …, declAgentCode → agent: ``schemas.catalog.ENTERPRISE_FIELDS``),
+    the name from the matching name field (the first one seen), the exchange id from the BaseTransfer
+    (or the envelope) of the messages it transmits. Placeholders (无, NO) are skipped; a code with no
+    name anywhere takes its BaseTransfer copName. Read without trusting the files (no DTD, no entities)."""
+    found: dict[str, dict[str, Any]] = {}
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    for data in messages:
+        try:
+            root = etree.fromstring(data, parser)
+            sender_id = None
+            if is_envelope(root):
+                sender_id = root.findtext(".//{*}SenderId")
+                root = etree.fromstring(dxp_payload(root), parser)
+        except (etree.XMLSyntaxError, EnvelopeError, ValueError):
+            continue
+        for el in root.iter():
+            if not isinstance(el.tag, str) or not el.tag.startswith(_C):
+                continue
+            name = el.tag[len(_C):]
+            code = (el.text or "").strip()
+            if name not in ENTERPRISE_FIELDS or not code or code in PLACEHOLDER_CODES:
+                continue
+            entry = found.setdefault(code, {"code": code, "roles": set()})
+            entry["roles"].add(ENTERPRISE_FIELDS[name])
+            label = (el.getparent().findtext(_C + name[:-4] + "Name") or "").strip() if el.getparent() is not None else ""
+            if label and "name" not in entry:
+                entry["name"] = label
+        transfer = root.find(_C + "BaseTransfer")
+        if transfer is not None:
+            code = (transfer.findtext(_C + "copCode") or "").strip()
+            if code and code not in PLACEHOLDER_CODES:
+                entry = found.setdefault(code, {"code": code, "roles": set()})
+                dxp = (transfer.findtext(_C + "dxpId") or "").strip() or sender_id
+                if dxp:
+                    entry.setdefault("dxpId", dxp)
+                entry.setdefault("copName", (transfer.findtext(_C + "copName") or "").strip())
+    out = []
+    for code in sorted(found):
+        e = found[code]
+        name = e.get("name") or e.get("copName")
+        if not e["roles"] or not name:
+            continue  # a transmitter named in no party field: no role to register it for
+        body = {"code": code, "name": name, "roles": sorted(e["roles"])}
+        if e.get("dxpId"):
+            body["dxpId"] = e["dxpId"]
+        out.append(body)
+    return out
