@@ -28,8 +28,8 @@ from typing import Any
 
 from schemas.builder import Doc, Party, money, number
 from schemas.catalog import EXPORT
-from schemas.fields import field as field_of
 from schemas.export_builder import INDUSTRIES, ExportBuilder, ExportParties
+from schemas.fields import field as field_of
 
 from .declarations import ACCEPTED
 from .faults import SCHEMA_REFUSED, XML_REFUSED, FaultKind, rule_refused
@@ -327,7 +327,7 @@ class ExportGenerator:
         consolidate = rng.random() < 0.5
         decls = []
         for fault in members:
-            wt = False if consolidate and rng.random() < 0.6 else True
+            wt = not (consolidate and rng.random() < 0.6)
             d = self.new_decl(biz, fault, shipment=ship, with_transport=wt)
             self.core_filings(d)
             decls.append(d)
@@ -436,9 +436,12 @@ class ExportGenerator:
             bad = edit(parts[0], {"guid": b.guid(), "copNo": h["copNo"][:-2] + "99", "startTime": h["appTime"],
                                   "msgCount": "1", "msgSeqNo": "1"})
             self.extra.append(XFiling("701", biz.agent, [bad], f"{sid}-summary", 8, ids, "export.rule.summary-window",
-                                      rule_refused("-701001"), wait, fill))
+                                      rule_refused("-701001"), wait,
+                                      [x for x in fill if x["placeholder"] in {li["invtNo"] for li in bad.lines}]))
         for p in parts:
-            self.extra.append(XFiling("701", biz.agent, [p], f"{sid}-summary", 8, ids, wait=wait, fill=fill))
+            mine = {li["invtNo"] for li in p.lines}
+            self.extra.append(XFiling("701", biz.agent, [p], f"{sid}-summary", 8, ids, wait=wait,
+                                      fill=[x for x in fill if x["placeholder"] in mine]))
         h = parts[0].head
         expect = {"state": "rejected", "code": C_SUMMARY_STATE} if a_lists else {"state": "declared"}
         self.summaries.append({"summary": f"{sid}-summary", "agentCode": h["agentCode"], "copNo": h["copNo"],
@@ -514,8 +517,9 @@ class ExportGenerator:
         elif kind == "export.rule.signature":
             new, expect = edit(doc, fresh), rule_refused("-621029")
             g = doc.head["grossWeight"]
-            was, now = f"<ceb:grossWeight>{g}</ceb:grossWeight>", f"<ceb:grossWeight>{Decimal(g) + 1}</ceb:grossWeight>"
-            opts["raw"] = lambda body, a=was.encode(), z=now.encode(): body.replace(a, z, 1)
+            was = f"<ceb:grossWeight>{g}</ceb:grossWeight>".encode()
+            now = f"<ceb:grossWeight>{Decimal(g) + 1}</ceb:grossWeight>".encode()
+            opts["raw"] = lambda body, a=was, z=now: body.replace(a, z, 1)
         elif kind == "export.rule.dxp-receiver":
             new, expect, opts["receiver"] = edit(doc, fresh), rule_refused("2001"), IMPORT_RECEIVER
         elif kind == "export.rule.foreign-sender":
