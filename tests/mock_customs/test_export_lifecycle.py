@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.fixtures.mock_customs import declared, h, invt_no, of_type, released, statuses, window  # noqa: F401
+from tests.fixtures.mock_customs import declared, invt_no, of_type, released, statuses
 
 
 async def test_a_9610_declaration_runs_from_order_to_closed(h):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.mock_customs import edit, edit_line, h, invt_no, of_type, running, statuses, window  # noqa: F401
+from tests.fixtures.mock_customs import edit, edit_line, invt_no, of_type, running, statuses
 
 
 async def _refused(h, decl, p) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import time
 from decimal import Decimal
 
-from tests.fixtures.mock_customs import declared, edit, h, invt_no, of_type, released, window  # noqa: F401
+from tests.fixtures.mock_customs import declared, edit, invt_no, of_type, released
 
 
 async def _released_b(h, p, n: int, **kw):
