@@ -130,3 +130,14 @@ async def test_a_split_summary_waits_for_all_its_parts(h):
     await h.wait_for(second.head["guid"], "399")
     answers = of_type(h.window.returns(), "702")
     assert sorted(r["msgSeqNo"] for r in answers) == ["1", "2"] and len({r["sumNo"] for r in answers}) == 1
+
+
+def test_a_792_is_laned_by_declaration_and_never_merged():
+    from lxml import etree
+
+    from mock_customs.export_wire import ResultPart, summary_result_xml
+    from mock_customs.sender import _merge_group, receipt_keys
+
+    body = summary_result_xml([ResultPart({"declSeqNo": "E20240101000000001", "guid": "G" * 36}, [])]).encode()
+    assert receipt_keys(body) == ("declSeqNo:E20240101000000001",)
+    assert _merge_group(etree.fromstring(body)) == ""  # a message of its own, not a receipt to merge
