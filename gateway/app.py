@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.verdicts = verdicts = VerdictService(
             db, executor, settings.max_xml_depth, writers=settings.receipt_writers, max_batch=settings.receipt_batch,
+            routes=routes,
         )
         writers = (intake.writer, verdicts.writer)
         for writer in writers:

@@ -113,9 +113,41 @@ class Document(Base):
     # ({"waybill": "logisticsCode|logisticsNo"}); customs' list number once customs has numbered it.
     order_ref: Mapped[str | None] = mapped_column(String(80), index=True)
     links: Mapped[dict | None] = mapped_column(JSON)
-    invt_no: Mapped[str | None] = mapped_column(String(18), index=True)
+    invt_no: Mapped[str | None] = mapped_column(String(20), index=True)  # a summary (701): its sumNo
     topics: Mapped[str | None] = mapped_column(Text)  # its ledger topics, reused by later events about it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentRef(Base):
+    """Something an export document names, as ``kind:key`` ("waybill:CODE|NO", "list:INVTNO",
+    "bill:BILLNO"): how the declaration view finds the master bills, arrivals, departures, cancellations,
+    returns and summaries of a list (CEB.md §8.2)."""
+
+    __tablename__ = "document_refs"
+
+    ref: Mapped[str] = mapped_column(String(120), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True, index=True)
+
+
+class SummaryResult(Base):
+    """Customs' latest CEB792 for one declaration of a summary (``sumNo``, ``declSeqNo``, CEB.md §8.3)."""
+
+    __tablename__ = "summary_results"
+    __table_args__ = (UniqueConstraint("sum_no", "decl_seq_no"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)  # the summary request (701)
+    sum_no: Mapped[str] = mapped_column(String(18))
+    decl_seq_no: Mapped[str] = mapped_column(String(18))
+    dec_tmp_no: Mapped[str | None] = mapped_column(String(18))
+    dec_pre_no: Mapped[str | None] = mapped_column(String(18))
+    entry_id: Mapped[str | None] = mapped_column(String(18))
+    dec_state: Mapped[str | None] = mapped_column(String(3))
+    gross_weight: Mapped[str | None] = mapped_column(String(30))
+    net_weight: Mapped[str | None] = mapped_column(String(30))
+    lines: Mapped[list] = mapped_column(JSON)  # [{invtNo, logisticsNo, gseqno, gnum, gcode}]
+    receipt_guid: Mapped[str] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

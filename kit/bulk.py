@@ -101,7 +101,8 @@ async def insert_ids(session: AsyncSession, table: Table, rows: Sequence[dict[st
 
 async def upsert(session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys), or where a row with the same ``key`` columns exists
-    (a unique constraint), set its other columns to the new values: one statement for the batch."""
+    (a unique constraint), set its other columns to the new values: one statement for the batch. With
+    every column in ``key``, a row that exists is left as it is."""
     if not rows:
         return
     conn = await session.connection()
@@ -116,8 +117,9 @@ async def upsert(session: AsyncSession, table: Table, key: Sequence[str], rows: 
             if isinstance(table.c[c].type, JSON):
                 column = [None if v is None else orjson.dumps(v).decode() for v in column]
             values.append(column)
-        sql = (unnest_insert(dialect, table, columns) + f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
-               + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changed))
+        conflict = unnest_insert(dialect, table, columns) + f" ON CONFLICT ({', '.join(quote(c) for c in key)}) "
+        sql = conflict + ("DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changed)
+                          if changed else "DO NOTHING")
         await conn.exec_driver_sql(sql, tuple(values))
         return
     if dialect.name == "postgresql":
@@ -127,5 +129,6 @@ async def upsert(session: AsyncSession, table: Table, key: Sequence[str], rows: 
     else:  # pragma: no cover - swx runs on PostgreSQL and SQLite
         raise NotImplementedError(f"upsert on {dialect.name}")
     statement = dialect_insert(table)
-    statement = statement.on_conflict_do_update(index_elements=list(key), set_={c: statement.excluded[c] for c in changed})
+    statement = (statement.on_conflict_do_update(index_elements=list(key), set_={c: statement.excluded[c] for c in changed})
+                 if changed else statement.on_conflict_do_nothing(index_elements=list(key)))
     await session.execute(statement, list(rows))

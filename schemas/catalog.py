@@ -153,6 +153,7 @@ EXPORT: dict[str, MessageType] = {
                 ("guid", "agentCode", "ebcCode", "copNo", "preNo", "sumNo", "msgSeqNo"), None, "always", split=True),
     )
 }
+IMPORT: dict[str, MessageType] = dict(FILED)
 FILED.update(EXPORT)
 # CEB214's receipt root is CEB214Message like every other (the official sample's bare CEB214 is a slip, §8.6).
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from lxml import etree, objectify
 
-from schemas.catalog import CEB_NS, DS_NS, DXP_NS, MessageType
-from schemas.loader import CEB_ENTRY, XSD_DIR
+from schemas.catalog import CEB_NS, DS_NS, DXP_NS, PLACEHOLDERS, MessageType
+from schemas.loader import CEB_ENTRY, XSD_DIR, entry_for
 
 _PREFIX = {CEB_NS: "ceb", DS_NS: "ds", DXP_NS: "dxp"}
 _C = "{%s}" % CEB_NS
@@ -146,8 +146,17 @@ class FiledDocument:
     mtype: MessageType
 
     @property
+    def key_names(self) -> tuple[str, ...]:
+        """The head fields of its business key: the type's, or its placeholder key when the platform
+        is the placeholder 无 (an export order or collection of a foreign platform, CEB.md §8.2)."""
+        mt = self.mtype
+        if mt.placeholder_key is not None and self.head.text("ebpCode") == PLACEHOLDERS["ebpCode"]:
+            return mt.placeholder_key
+        return mt.key
+
+    @property
     def key(self) -> tuple[str, ...]:
-        return tuple(self.head.text(k) or "" for k in self.mtype.key)
+        return tuple(self.head.text(k) or "" for k in self.key_names)
 
     @property
     def key_text(self) -> str:
@@ -156,7 +165,7 @@ class FiledDocument:
     @property
     def label(self) -> str:
         step = self.mtype.wrapper or self.mtype.head
-        pairs = ", ".join(f"{k}={v}" for k, v in zip(self.mtype.key, self.key))
+        pairs = ", ".join(f"{k}={v}" for k, v in zip(self.key_names, self.key))
         return f"{step}[{self.index}] ({pairs})"
 
     @property
@@ -205,9 +214,13 @@ def _qname(el: etree._Element, value: str) -> tuple[str | None, str]:
     return el.nsmap.get(prefix or None), local
 
 
+_Parts = tuple[dict[str, etree._Element], dict[str, etree._Element], frozenset[str]]
+
+
 @functools.cache
-def _ceb_schema_parts() -> tuple[dict[str, etree._Element], dict[str, etree._Element], frozenset[str]]:
-    """Global CEB elements, complex types and simple type names of the schema intake validates against."""
+def _ceb_schema_parts(entry: str = CEB_ENTRY) -> _Parts:
+    """Global CEB elements, complex types and simple type names of the schema set compiled from ``entry``
+    (import or export: each direction is a schema of its own, with the same names for other things)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     for path in XSD_DIR.glob("*.xsd"):  # anything that can add names or types behind a declaration's back
         if _SUBSTITUTES(etree.parse(str(path), parser)):
@@ -215,7 +228,7 @@ def _ceb_schema_parts() -> tuple[dict[str, etree._Element], dict[str, etree._Ele
     elements: dict[str, etree._Element] = {}
     types: dict[str, etree._Element] = {}
     simple: set[str] = set()
-    todo, seen = [CEB_ENTRY], set()
+    todo, seen = [entry], set()
     while todo:
         name = todo.pop()
         if name in seen:
@@ -236,9 +249,13 @@ def _ceb_schema_parts() -> tuple[dict[str, etree._Element], dict[str, etree._Ele
     return elements, types, frozenset(simple)
 
 
-def _particles(decl: etree._Element) -> list[etree._Element]:
+def _parts_of(mtype: MessageType) -> _Parts:
+    return _ceb_schema_parts(entry_for(mtype.direction))
+
+
+def _particles(decl: etree._Element, parts: _Parts) -> list[etree._Element]:
     """The element declarations of a plain ``xs:sequence`` content model."""
-    types = _ceb_schema_parts()[1]
+    types = parts[1]
     ctype = decl.find(_XS + "complexType")
     if ctype is None and decl.get("type"):
         ns, local = _qname(decl, decl.get("type"))
@@ -254,25 +271,25 @@ def _particles(decl: etree._Element) -> list[etree._Element]:
     return particles
 
 
-def _ceb_name(particle: etree._Element) -> tuple[str | None, etree._Element]:
+def _ceb_name(particle: etree._Element, parts: _Parts) -> tuple[str | None, etree._Element]:
     """(local name if in the CEB namespace, else None; the declaration itself)."""
     if particle.get("ref"):
         ns, local = _qname(particle, particle.get("ref"))
         if ns != CEB_NS:
             return None, particle
-        return local, _ceb_schema_parts()[0][local]
+        return local, parts[0][local]
     return particle.get("name"), particle
 
 
-def _allowed(path: tuple[str, ...]) -> frozenset[str]:
+def _allowed(path: tuple[str, ...], parts: _Parts) -> frozenset[str]:
     """The CEB names a valid element at ``path`` (root first) may have as children."""
-    decl = _ceb_schema_parts()[0][path[0]]
+    decl = parts[0][path[0]]
     for step in path[1:]:
-        matches = [d for name, d in map(_ceb_name, _particles(decl)) if name == step]
+        matches = [d for name, d in (_ceb_name(p, parts) for p in _particles(decl, parts)) if name == step]
         if len(matches) != 1:
             raise _Opaque(step)
         decl = matches[0]
-    return frozenset(name for name, _ in map(_ceb_name, _particles(decl)) if name is not None)
+    return frozenset(name for name, _ in (_ceb_name(p, parts) for p in _particles(decl, parts)) if name is not None)
 
 
 @functools.cache
@@ -284,17 +301,21 @@ def schema_fields(mtype: MessageType) -> tuple[frozenset[str] | None, frozenset[
     """
     top = (mtype.root, mtype.wrapper) if mtype.wrapper else (mtype.root,)
     try:
-        head = _allowed((*top, mtype.head))
+        parts = _parts_of(mtype)
+    except _Opaque:
+        return None, None
+    try:
+        head = _allowed((*top, mtype.head), parts)
     except (_Opaque, KeyError):
         head = None
     try:
-        lines = _allowed((*top, mtype.lines)) if mtype.lines else frozenset()
+        lines = _allowed((*top, mtype.lines), parts) if mtype.lines else frozenset()
     except (_Opaque, KeyError):
         lines = None
     return head, lines
 
 
-def _depth(decl: etree._Element, within: tuple[etree._Element, ...] = ()) -> int:
+def _depth(decl: etree._Element, parts: _Parts, within: tuple[etree._Element, ...] = ()) -> int:
     """How deep a valid element of ``decl`` can go (itself 1); _Opaque where nothing bounds it."""
     if decl in within:
         raise _Opaque("recursive")
@@ -302,13 +323,13 @@ def _depth(decl: etree._Element, within: tuple[etree._Element, ...] = ()) -> int
         return 1
     if decl.get("type"):
         ns, local = _qname(decl, decl.get("type"))
-        if (ns == _XS[1:-1] and local != "anyType") or (ns == CEB_NS and local in _ceb_schema_parts()[2]):
+        if (ns == _XS[1:-1] and local != "anyType") or (ns == CEB_NS and local in parts[2]):
             return 1  # text only
     deepest = 0
-    for name, child in map(_ceb_name, _particles(decl)):
+    for name, child in (_ceb_name(p, parts) for p in _particles(decl, parts)):
         if name is None:
             raise _Opaque("another namespace")
-        deepest = max(deepest, _depth(child, (*within, decl)))
+        deepest = max(deepest, _depth(child, parts, (*within, decl)))
     return 1 + deepest
 
 
@@ -319,11 +340,12 @@ def schema_depth(mtype: MessageType) -> tuple[int | None, tuple[objectify.Object
     None where the schema's shape is not plain enough to say.
     """
     try:
-        root = _ceb_schema_parts()[0][mtype.root]
+        parts = _parts_of(mtype)
+        root = parts[0][mtype.root]
         deepest, open_ended = 0, []
-        for name, child in map(_ceb_name, _particles(root)):
+        for name, child in (_ceb_name(p, parts) for p in _particles(root, parts)):
             try:
-                deepest = max(deepest, _depth(child))
+                deepest = max(deepest, _depth(child, parts))
             except _Opaque:
                 ref = child.get("ref")
                 ns, local = _qname(child, ref) if ref else (CEB_NS, child.get("name"))

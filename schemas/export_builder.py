@@ -735,12 +735,14 @@ class ExportBuilder(BuilderCore):
     def summary(self, inventories: Sequence[Doc | str], parties: ExportParties, *,
                 window: tuple[str, str] | None = None, summary_flag: str = "1", item_name_flag: str = "1",
                 per_part: int | None = None, **overrides: Any) -> list[Doc]:
-        """汇总申请 701 by the agent: ``inventories`` (lists or their invtNo) folded into one customs
+        """汇总申请 701 by the agent: ``inventories`` (B lists, or any invtNo) folded into one customs
         declaration, or every list in ``window`` (startTime, endTime; then no lines), in parts."""
         if summary_flag not in ("1", "2") or item_name_flag not in ("1", "0"):
             raise ValueError("summaryFlag is 1 or 2, itemNameFlag 1 or 0")
-        invt_nos = [x if isinstance(x, str) else self.invt_no(x) for x in inventories]
         lists = [x for x in inventories if isinstance(x, Doc)]
+        if any(x.head.get("statisticsFlag") != "B" for x in lists):
+            raise ValueError("only statisticsFlag B lists are summarised (pass invtNo strings to name others)")
+        invt_nos = [x if isinstance(x, str) else self.invt_no(x) for x in inventories]
         if window is None and not invt_nos:
             raise ValueError("a summary without a time window names at least one list")
         if window is not None and window[1] < window[0]:

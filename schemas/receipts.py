@@ -1,4 +1,5 @@
-"""Writing CEB receipts: a message's own receipt type (312, 412, …, 622, …) and CEB900 for format failures.
+"""Writing CEB receipts: a message's own receipt type (312, 412, …, 622, …; export 304 … 702) and CEB900 for
+format failures.
 
 Pure XML, shared by the gateway (its intake answers) and the regulator stand-ins (their verdicts).
 """
@@ -51,14 +52,35 @@ _EXACT_LENGTH = {"preNo": 18, "invtNo": 18, "customsCode": 4}
 _MAX_LENGTH = {"copNo": 20, "rkdNo": 18}
 _PRE_NO_REQUIRED = {"621", "623", "625"}  # their receipts (622, 624, 626) require preNo
 
+# Export receipts (CEB.md §8.1-8.2) have looser text (most fields may be empty, none needs a minimum)
+# but more required elements. Each field: its maximum length, and whether the receipt requires it.
+_EXPORT_MAX_LENGTH = {
+    "ebpCode": 18, "ebcCode": 18, "agentCode": 18, "operatorCode": 18, "logisticsCode": 18,
+    "orderNo": 60, "payNo": 60, "logisticsNo": 32, "copNo": 30, "coElNo": 30, "billNo": 37,
+    "invtNo": 20,
+}
+_EXPORT_LOGISTICS_NO_MAX = {"216": 80}  # the return tally's receipt takes the long inbound numbers
+# Fields an export receipt may leave out: everything else in its receipt_fields is required.
+_EXPORT_OPTIONAL = {
+    "404": {"payNo"},
+    "214": {"ebpCode", "ebcCode", "preNo"},
+    "216": {"preNo"},
+    "702": {"sumNo"},
+}
+# Receipts whose preNo must be exactly 18 characters (a refused filing has none: 18 zeros).
+_EXPORT_PRE_NO_REQUIRED = {"507", "509", "603", "605", "607", "701"}
+_DIGITS9 = 9
+
 
 def document_fields(mtype: MessageType, head: dict[str, str], pre_no: str | None) -> dict[str, str]:
     """The values a receipt echoes for one document, filled where the receipt needs more than was filed.
 
     ``preNo`` is the pre-entry number swx assigns; a refused document has none and its receipt, which
     requires one, carries 18 zeros. A list receipt requires ``copNo``, which the filing may leave out,
-    so the order (or list) number stands in for it.
+    so the order (or list) number stands in for it. Export receipts: see :func:`_export_fields`.
     """
+    if mtype.direction == "export":
+        return _export_fields(mtype, head, pre_no)
     out: dict[str, str] = {}
     for name in mtype.receipt_fields:
         value = head.get(name) or ""
@@ -71,6 +93,44 @@ def document_fields(mtype: MessageType, head: dict[str, str], pre_no: str | None
         if name in _EXACT_LENGTH and len(value) != _EXACT_LENGTH[name]:
             value = ""
         if value:
+            out[name] = value
+    return out
+
+
+def _export_fields(mtype: MessageType, head: dict[str, str], pre_no: str | None) -> dict[str, str]:
+    """An export receipt's values. Its required elements are always there, empty where the schema lets
+    them be (``invtNo`` before customs assigns one, a 507's missing ``billNo``, a 403's ``ebcCode``);
+    where it does not:
+
+    - ``preNo`` (508, 510, 604, 606, 608, 702: exactly 18): the assigned one, else 18 zeros; on 214
+      and 216 it is optional and left out when there is none;
+    - ``msgSeqNo`` (an int): the filed one, else 1, the one part of an unsplit filing;
+    - ``statisticsFlag`` (604, one character): the filed one, else ``B`` (summary declaration, the
+      mode that claims nothing that ``A`` would need to be checked for) **(ours)**;
+    - ``sumNo`` (702, optional, exactly 18): only a well-formed one.
+    """
+    optional = _EXPORT_OPTIONAL.get(mtype.receipt_code, set())
+    out: dict[str, str] = {}
+    for name in mtype.receipt_fields:
+        value = head.get(name) or ""
+        if name == "guid":
+            value = value if len(value) == 36 else new_guid()  # only a filing that failed its schema lacks one
+        elif name == "preNo":
+            value = (pre_no or "")[:18]
+            if mtype.code in _EXPORT_PRE_NO_REQUIRED and len(value) != 18:
+                value = "0" * 18
+        elif name == "sumNo":
+            value = value if len(value) == 18 else ""
+        elif name == "msgSeqNo":
+            value = value.strip()
+            value = value if value.isascii() and value.isdigit() and len(value.lstrip("0")) <= _DIGITS9 else "1"
+        elif name == "statisticsFlag":
+            value = value.strip()
+            value = value if len(value) == 1 else "B"
+        else:
+            limit = _EXPORT_LOGISTICS_NO_MAX.get(mtype.receipt_code, 32) if name == "logisticsNo" else _EXPORT_MAX_LENGTH.get(name)
+            value = value[:limit] if limit is not None else value
+        if value or name not in optional:
             out[name] = value
     return out
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import Entry, canonical_json
-from schemas.catalog import ENTERPRISE_FIELDS
+from schemas.catalog import ENTERPRISE_FIELDS, PLACEHOLDERS
 from schemas.documents import FiledDocument, ceb
 
 # Every kind of entry the window writes (routing and delivery kinds are written by the dispatcher).
@@ -90,7 +90,7 @@ def _actor(code: str | None) -> str:
 def document_subject(doc: FiledDocument) -> dict[str, str]:
     """The document's business keys, and the declaration it belongs to where its head names one."""
     head = doc.head
-    subject = {"doc": doc.mtype.kind, **dict(zip(doc.mtype.key, doc.key))}
+    subject = {"doc": doc.mtype.kind, **dict(zip(doc.key_names, doc.key))}
     for name in ("ebpCode", "orderNo", "logisticsCode", "logisticsNo", "invtNo"):
         value = head.text(name)
         if value and name not in subject:
@@ -102,16 +102,35 @@ def parties_of(doc: FiledDocument) -> list[str]:
     return sorted({v for f in ENTERPRISE_FIELDS if (v := doc.head.text(f))})
 
 
+def list_topic(invt_no: str) -> str:
+    """An export list by customs' number: what cancellations, returns and summaries name it by."""
+    return doc_topic("list", (invt_no,))
+
+
+def declaration_ref(head) -> tuple[str, str] | None:
+    """(platform, orderNo) of the declaration a head belongs to: the seller stands for the platform
+    when an export document names the placeholder 无 (CEB.md §8.2)."""
+    ebp, order_no = head.text("ebpCode"), head.text("orderNo")
+    if not (ebp and order_no):
+        return None
+    if ebp == PLACEHOLDERS["ebpCode"]:
+        ebp = head.text("ebcCode") or ebp
+    return ebp, order_no
+
+
 def document_topics(doc: FiledDocument, sender: str | None) -> tuple[str, ...]:
     head = doc.head
     topics = [doc_topic(doc.mtype.kind, doc.key)]
-    if (ebp := head.text("ebpCode")) and (order_no := head.text("orderNo")):
-        topics.append(order_topic(ebp, order_no))
+    if (ref := declaration_ref(head)) is not None:
+        topics.append(order_topic(*ref))
     logistics = head.text("logisticsCode")
-    if logistics and doc.mtype.kind != "waybill":
-        # a waybill status, list, cancellation, return or arrival note points at its waybill(s)
+    waybill = "export_waybill" if doc.mtype.direction == "export" else "waybill"
+    if logistics and doc.mtype.kind != waybill:
+        # a waybill status, list, cancellation, return, arrival, master bill or departure points at its waybill(s)
         numbers = {el.text for el in doc.node.iter(ceb("logisticsNo")) if el.text}
-        topics += [doc_topic("waybill", (logistics, n)) for n in sorted(numbers)]
+        topics += [doc_topic(waybill, (logistics, n)) for n in sorted(numbers)]
+    if doc.mtype.direction == "export":  # an export cancellation, return, master bill or summary names lists
+        topics += [list_topic(n) for n in sorted({el.text for el in doc.node.iter(ceb("invtNo")) if el.text})]
     topics += [party_topic(c) for c in sorted({*parties_of(doc), *([sender] if sender else [])})]
     return tuple(topics)
 

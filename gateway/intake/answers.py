@@ -17,6 +17,7 @@ from ..errors import DomainError
 from ..models import Message
 from .errors import FilingRejected, ForeignSender, GuidConflict, MalformedXml
 from .findings import MALFORMED, SCHEMA_INVALID, Finding, schema_failed, worst_code
+from .parts import part_words
 from .receipts import DocumentReturn, document_fields, findings_text, message_return_xml, receipt_xml
 from .validate import Checked
 
@@ -96,4 +97,4 @@ def return_info(doc: FiledDocument, version: int) -> str:
     if doc.app_type == "3":
         return f"deleted at the single window (version {version})"
     state = "saved (appStatus 1), not yet declared" if doc.app_status == STATUS_SAVED else "declared; passed to customs"
-    return f"{action} {doc.mtype.title} accepted by the single window, version {version}: {state}"
+    return f"{action} {doc.mtype.title} accepted by the single window, version {version}: {state}{part_words(doc)}"

@@ -27,7 +27,7 @@ def key_findings(docs: list[FiledDocument], stored: dict[tuple[str, str], Docume
         mt, row = doc.mtype, stored.get((doc.mtype.kind, doc.key_text))
         live = row is not None and row.status != STATUS_DELETED
         name = mt.key[-1]
-        keys = ", ".join(f"{k}={v}" for k, v in zip(mt.key, doc.key))
+        keys = ", ".join(f"{k}={v}" for k, v in zip(doc.key_names, doc.key))
         if doc.app_type == "1" and live:
             findings.append(Finding(
                 "rule", mt.duplicate_code,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from schemas.catalog import ENTERPRISE_FIELDS
+from schemas.catalog import ENTERPRISE_FIELDS, PLACEHOLDERS
 from schemas.documents import FiledDocument
 from schemas.identifiers import enterprise_code_problem
 
@@ -21,7 +21,7 @@ WRONG_ROLE = "-10101"
 # The field that carries each code's enterprise name, where the message has one.
 NAME_FIELDS = {
     "ebpCode": "ebpName", "ebcCode": "ebcName", "payCode": "payName", "logisticsCode": "logisticsName",
-    "agentCode": "agentName", "areaCode": "areaName", "operatorCode": "operatorName",
+    "agentCode": "agentName", "areaCode": "areaName", "operatorCode": "operatorName", "declAgentCode": "declAgentName",
 }
 # A tax guarantor may be a registered guarantor or one of the parties that may stand surety for
 # their own lists: the seller, the platform or the declaring agent.
@@ -52,8 +52,30 @@ class Registered:
         return None
 
 
-def named_codes(docs: list[FiledDocument]) -> set[str]:
-    return {v for d in docs for f in ENTERPRISE_FIELDS if (v := d.head.text(f))}
+def named_codes(docs: list[FiledDocument], transmitter: str | None = None) -> set[str]:
+    codes = {v for d in docs for f in ENTERPRISE_FIELDS if (v := d.head.text(f))}
+    return codes | {transmitter} if transmitter else codes
+
+
+def transmitter_findings(docs: list[FiledDocument], transmitter: str | None, registry: dict[str, Registered]) -> list[Finding]:
+    """Export (ours, CEB.md §8.1): the transmitter is a party the document names, or a registered agent."""
+    if not docs or docs[0].mtype.direction != "export" or not transmitter:
+        return []
+    reg = registry.get(transmitter)
+    if reg is not None and "agent" in reg.roles:
+        return []
+    out = []
+    for doc in docs:
+        named = {doc.head.text(f) for f in ENTERPRISE_FIELDS}
+        if transmitter not in named:
+            fields = ", ".join(f for f in ENTERPRISE_FIELDS if doc.head.text(f))
+            out.append(Finding(
+                "rule", WRONG_ROLE,
+                f"{transmitter} files this {doc.mtype.title} but is none of its parties ({fields}) and not a registered "
+                "declaring agent: a firm transmits only documents it is named in, or as an agent",
+                doc.head.path(doc.mtype.key[0]), doc.head.line(doc.mtype.key[0]), doc.label,
+            ))
+    return out
 
 
 def party_findings(docs: list[FiledDocument], registry: dict[str, Registered], today: date | None = None) -> list[Finding]:
@@ -63,8 +85,8 @@ def party_findings(docs: list[FiledDocument], registry: dict[str, Registered], t
         h = doc.head
         for field, role in ENTERPRISE_FIELDS.items():
             code = h.text(field)
-            if not code or enterprise_code_problem(code):
-                continue  # absent, or already reported as a malformed code
+            if not code or PLACEHOLDERS.get(field) == code or enterprise_code_problem(code):
+                continue  # absent, a placeholder (无: no code), or already reported as a malformed code
             reg = registry.get(code)
 
             def finding(code_: str, message: str, at: str = field) -> Finding:

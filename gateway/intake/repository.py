@@ -14,14 +14,14 @@ from lxml import etree
 from sqlalchemy import or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.bulk import bulk_insert, insert_ids
+from kit.bulk import bulk_insert, insert_ids, upsert
 from kit.times import utcnow
 from schemas.catalog import ENTERPRISE_FIELDS, FILED, STATUS_DECLARED, STATUS_DELETED, STATUS_SAVED
-from schemas.documents import FiledDocument
+from schemas.documents import FiledDocument, ceb
 
 from ..audit import events as audit
 from ..auth import Principal
-from ..models import Document, DocumentParty, DocumentVersion, Enterprise, Message, Receipt, Rejection
+from ..models import Document, DocumentParty, DocumentRef, DocumentVersion, Enterprise, Message, Receipt, Rejection
 from ..routing.outbox import StoredMessage
 from ..trail import note
 from .answers import Filing, FilingResult, return_info
@@ -32,7 +32,8 @@ from .receipts import DocumentReturn, document_fields, findings_text, receipt_xm
 from .validate import Checked
 
 STATUS_WORDS = {STATUS_SAVED: "saved", STATUS_DECLARED: "being declared", STATUS_DELETED: "deleted"}
-PRE_NO_TYPES = {"621", "623", "625", "711"}  # documents that get an e-port pre-entry number
+# documents that get an e-port pre-entry number (export: every receipt but 304, 404 and 506 requires one, §8.2)
+PRE_NO_TYPES = {"621", "623", "625", "711", "507", "509", "603", "605", "607", "213", "215", "701"}
 
 
 async def prior_messages(session: AsyncSession, guids: list[str]) -> dict[str, Message]:
@@ -131,11 +132,32 @@ def _pre_no(doc: FiledDocument, row_id: int) -> str:
 def document_links(doc: FiledDocument) -> tuple[str | None, dict | None]:
     """The declaration a document belongs to ("ebpCode|orderNo") and the waybill it names, if any."""
     head = doc.head
-    ebp, order_no = head.text("ebpCode"), head.text("orderNo")
-    order_ref = f"{ebp}|{order_no}" if ebp and order_no else None
+    ref = audit.declaration_ref(head)
+    order_ref = "|".join(ref) if ref else None
     logistics, number = head.text("logisticsCode"), head.text("logisticsNo")
-    links = {"waybill": f"{logistics}|{number}"} if logistics and number and doc.mtype.kind != "waybill" else None
+    own = doc.mtype.kind in ("waybill", "export_waybill")
+    links = {"waybill": f"{logistics}|{number}"} if logistics and number and not own else None
+    mode = head.text("tradeMode") if doc.mtype.kind in ("inventory", "export_inventory") else None
+    if mode:  # what the statistics count lists by
+        links = {**(links or {}), "tradeMode": mode}
     return order_ref, links
+
+
+def export_refs(doc: FiledDocument) -> set[str]:
+    """What an export document names, for ``document_refs``: its waybills ("waybill:CODE|NO", the head's
+    logisticsCode with every logisticsNo in it), its lists ("list:INVTNO") and, for an arrival or
+    departure without lines, its master bill ("bill:BILLNO", which covers the waybills a 607 put under it)."""
+    if doc.mtype.direction != "export" or doc.mtype.kind == "export_waybill":
+        return set()
+    node, head = doc.node, doc.head
+    refs = {f"list:{el.text}" for el in node.iter(ceb("invtNo")) if el.text}
+    logistics = head.text("logisticsCode")
+    if logistics:
+        refs |= {f"waybill:{logistics}|{el.text}" for el in node.iter(ceb("logisticsNo")) if el.text}
+    bill = head.text("billNo")
+    if bill and (doc.mtype.kind == "consolidation" or (doc.mtype.kind in ("arrival", "departure") and not doc.lines)):
+        refs.add(f"bill:{bill}")
+    return {r[:120] for r in refs}
 
 
 @dataclass(slots=True)
@@ -226,7 +248,7 @@ async def store_filings(
             )
             returns.append(p.answer)
             answers.append({
-                "index": doc.index, "kind": mt.kind, "key": dict(zip(mt.key, doc.key)), "appType": doc.app_type,
+                "index": doc.index, "kind": mt.kind, "key": dict(zip(doc.key_names, doc.key)), "appType": doc.app_type,
                 "version": p.version, "status": p.status, "statusText": STATUS_WORDS[p.status],
                 **({"preNo": p.pre_no} if p.pre_no else {}),
             })
@@ -250,6 +272,7 @@ async def store_filings(
         message.id = id_
 
     parties: list[tuple] = []
+    refs: list[tuple] = []
     versions: list[tuple] = []
     receipts: list[tuple] = []
     for (checked, principal), mine, (_, message) in zip(filings, placed, results):
@@ -257,6 +280,7 @@ async def store_filings(
         for p in mine:
             doc = p.doc
             parties += [(p.id, code) for code in sorted(p.readers)]
+            refs += [(ref, p.id) for ref in sorted(export_refs(doc))]
             versions.append((
                 p.id, p.version, message.id, doc.index, doc.app_type, doc.app_status, doc.head.text("guid") or "",
                 etree.tostring(doc.node, encoding="unicode"), now,
@@ -269,6 +293,8 @@ async def store_filings(
                 topics=p.topics,
             ))
     await bulk_insert(session, DocumentParty.__table__, ("document_id", "party_code"), parties)
+    # a new version may name what an earlier one did: those rows stay
+    await upsert(session, DocumentRef.__table__, ("ref", "document_id"), [{"ref": r, "document_id": d} for r, d in refs])
     await bulk_insert(session, DocumentVersion.__table__, (
         "document_id", "version", "message_id", "position", "app_type", "app_status", "head_guid", "xml", "created_at",
     ), versions)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from schemas.catalog import ENTERPRISE_FIELDS, MessageType
+from schemas.catalog import ENTERPRISE_FIELDS, PLACEHOLDERS, MessageType
 from schemas.documents import Fields, FiledDocument, field_paths, schema_fields
 from schemas.identifiers import enterprise_code_problem, is_valid_id_number
 
@@ -144,6 +144,10 @@ _TIMESTAMPS = {
     "logisticsTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),
     "declTime": ("%Y%m%d", 8, "YYYYMMDD"),
     "ieDate": ("%Y%m%d", 8, "YYYYMMDD"),
+    "accountingDate": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),  # export: money received (403)
+    "leaveTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),  # export: departure (509)
+    "startTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),  # export: a summary's window (701)
+    "endTime": ("%Y%m%d%H%M%S", 14, "YYYYMMDDhhmmss"),
 }
 
 
@@ -173,11 +177,15 @@ def _code_problem(code: str) -> str | None:
     return problem
 
 
-@reads(head=tuple(ENTERPRISE_FIELDS))
+# Codes checked for their form only: a producer (export ownerCode) is registered with customs, not here.
+CODE_FIELDS = (*ENTERPRISE_FIELDS, "ownerCode")
+
+
+@reads(head=CODE_FIELDS)
 def enterprise_codes(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Finding]) -> None:
-    for name in ENTERPRISE_FIELDS:
+    for name in CODE_FIELDS:
         code = h[name]
-        if code:
+        if code and PLACEHOLDERS.get(name) != code:  # a placeholder (无, NO) stands for "no code" (CEB.md §8.3)
             problem = _code_problems.get(code, _code_problems)
             if problem is _code_problems:
                 problem = _code_problem(code)
@@ -238,7 +246,7 @@ def line_totals(doc: FiledDocument, h: Texts, lines: list[Texts], out: list[Find
             ))
 
 
-_GNUM_CODES = {"order": "-301002", "inventory": "-621027"}
+_GNUM_CODES = {"order": "-301002", "inventory": "-621027", "export_order": "-301002", "export_inventory": "-621027"}
 _POSITIONS = tuple(str(i) for i in range(100))
 
 
@@ -336,6 +344,15 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
+def _export_rules() -> None:
+    from .export_rules import EXPORT_RULES  # they build on the rules above
+
+    RULES.update(EXPORT_RULES)
+
+
+_export_rules()
+
+
 def _reads(rules: tuple[Rule, ...], which: str, allowed: frozenset[str] | None = None) -> tuple[tuple, dict]:
     """(name, finder) pairs of the fields ``rules`` read, and those that cannot be there (as None)."""
     names = dict.fromkeys(name for rule in rules for name in getattr(rule, which))
@@ -386,7 +403,7 @@ def duplicate_keys(docs: list[FiledDocument]) -> list[Finding]:
             findings.append(_finding(
                 doc, doc.head, name,
                 f"this message files the same {doc.mtype.title} twice: documents {prior.index} and {doc.index} "
-                f"share the key {', '.join(doc.mtype.key)}",
+                f"share the key {', '.join(doc.key_names)}",
                 doc.mtype.duplicate_code,
             ))
     return findings

@@ -26,7 +26,8 @@ from . import answers, repository
 from .answers import Filing, FilingResult
 from .findings import ADDRESS_MISMATCH, Finding, schema_failed
 from .keys import key_findings
-from .parties import named_codes, party_findings
+from .parts import ready_messages
+from .parties import named_codes, party_findings, transmitter_findings
 from .validate import Checked, check
 from .writer import FilingWriter
 
@@ -58,7 +59,9 @@ class IntakeService:
         findings = list(checked.findings)
         if checked.mtype is not None:
             async with self.db.read() as session:
-                findings += party_findings(checked.docs, await repository.lookup(session, named_codes(checked.docs)))
+                registry = await repository.lookup(session, named_codes(checked.docs, principal.code))
+                findings += party_findings(checked.docs, registry)
+                findings += transmitter_findings(checked.docs, principal.code, registry)
                 findings += key_findings(checked.docs, await repository.existing_documents(session, checked.docs), principal.code)
         return {"valid": not findings, "messageType": checked.message_type, "errors": [f.as_dict() for f in findings]}
 
@@ -119,7 +122,7 @@ class IntakeService:
             d for c, _ in filings if c.guid not in priors and c.mtype is not None and not schema_failed(c.findings)
             for d in c.docs
         ]
-        registered = await repository.lookup(session, named_codes(readable))
+        registered = await repository.lookup(session, named_codes(readable) | {p.code for _, p in filings if p.code})
         stored = await repository.existing_documents(session, readable, lock=True)
         results: list[FilingResult | None] = [None] * len(filings)
         accepted: list[int] = []
@@ -131,6 +134,7 @@ class IntakeService:
             findings = list(checked.findings)
             if checked.mtype is not None and not schema_failed(findings):
                 findings += party_findings(checked.docs, registered)
+                findings += transmitter_findings(checked.docs, principal.code, registered)
                 findings += key_findings(checked.docs, stored, principal.code)
             if findings:
                 results[i] = answers.rejected(checked, findings)
@@ -141,7 +145,10 @@ class IntakeService:
         for i, (result, _) in zip(accepted, stored_filings):
             results[i] = result
         if self.routes is not None:
-            await route_messages(session, self.routes, [message for _, message in stored_filings])
+            ready = await ready_messages(session, [
+                (filings[i][0].docs, message) for i, (_, message) in zip(accepted, stored_filings)
+            ])
+            await route_messages(session, self.routes, ready)
         return results  # type: ignore[return-value]
 
     async def _keep_refusal(

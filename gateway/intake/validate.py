@@ -15,7 +15,7 @@ from lxml import etree, objectify
 
 from kit.envelope import EnvelopeError, dxp_payload
 from kit.xmlsafe import UnsafeXml, check_depth, parse_untrusted
-from schemas.catalog import BY_ROOT, CEB_NS, DS_NS, DXP_NS, MessageType
+from schemas.catalog import BY_ROOT, CEB_NS, CUSTOMS_RECEIVERS, DS_NS, DXP_NS, MessageType
 from schemas.documents import (
     FiledDocument,
     documents_of,
@@ -23,7 +23,7 @@ from schemas.documents import (
     within_schema_depth,
     xpath_of,
 )
-from schemas.loader import thread_schemas
+from schemas.loader import thread_schema, thread_schemas
 
 from .findings import (
     ADDRESS_MISMATCH,
@@ -34,8 +34,9 @@ from .findings import (
 )
 from .rules import UUID_UPPER, check_document, duplicate_keys
 
-CUSTOMS_IMPORT_RECEIVER = "DXPEDCCEB0000002"
-SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208"}
+# A signature that does not verify, by message; export's family-less ones are -(code × 1000 + 5) (CEB.md §8.5).
+SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208", "603": "-621029", "605": "-623029",
+                   "213": "-625208", **{c: f"-{c}005" for c in ("507", "509", "607", "215", "701")}}
 _NS_NAMES = {"{%s}" % CEB_NS: "ceb:", "{%s}" % DXP_NS: "dxp:", "{%s}" % DS_NS: "ds:"}
 
 _XSI_TYPED = etree.XPath("//*[@xsi:type]", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"}, regexp=False)
@@ -86,22 +87,29 @@ def _schema_findings(schema: etree.XMLSchema, docs: list[FiledDocument] | None =
     return out
 
 
-def _unwrap(tree: etree._ElementTree, dxp_id: str | None) -> tuple[bytes | None, str | None, list[Finding]]:
-    """The CEB message inside a DxpMsg and its declared MsgType, with findings about the envelope."""
+def _receiver_findings(info: etree._Element, mtype: MessageType | None) -> list[Finding]:
+    """The envelope must reach customs' receiver for the message's direction (CEB.md §6)."""
+    receivers = [r.text for r in info.iter(f"{{{DXP_NS}}}ReceiverId")]
+    direction = mtype.direction if mtype is not None else "import"
+    wanted = CUSTOMS_RECEIVERS[direction]
+    if wanted in receivers or (mtype is None and set(receivers) & set(CUSTOMS_RECEIVERS.values())):
+        return []
+    el = info.find(f"{{{DXP_NS}}}ReceiverIds")
+    return [Finding(
+        "rule", RECEIVER_UNKNOWN,
+        f"ReceiverIds must include the customs {direction} receiver {wanted}; got {', '.join(receivers)}",
+        xpath_of(el), el.sourceline,
+    )]
+
+
+def _unwrap(tree: etree._ElementTree, dxp_id: str | None) -> tuple[bytes | None, etree._Element | None, list[Finding]]:
+    """The CEB message inside a DxpMsg and the envelope's TransInfo, with findings about the envelope."""
     _, dxp_schema = thread_schemas()
     if not dxp_schema.validate(tree):
         return None, None, _schema_findings(dxp_schema)
     root = tree.getroot()
     info = root.find(f"{{{DXP_NS}}}TransInfo")
     findings = []
-    receivers = [r.text for r in info.iter(f"{{{DXP_NS}}}ReceiverId")]
-    if CUSTOMS_IMPORT_RECEIVER not in receivers:
-        el = info.find(f"{{{DXP_NS}}}ReceiverIds")
-        findings.append(Finding(
-            "rule", RECEIVER_UNKNOWN,
-            f"ReceiverIds must include the customs import receiver {CUSTOMS_IMPORT_RECEIVER}; got {', '.join(receivers)}",
-            xpath_of(el), el.sourceline,
-        ))
     sender = info.find(f"{{{DXP_NS}}}SenderId")
     if dxp_id and sender.text != dxp_id:
         findings.append(Finding(
@@ -115,7 +123,7 @@ def _unwrap(tree: etree._ElementTree, dxp_id: str | None) -> tuple[bytes | None,
         data = root.find(f"{{{DXP_NS}}}Data")
         bad = Finding("schema", SCHEMA_INVALID, "Data is not valid Base64", xpath_of(data), data.sourceline)
         return None, None, findings + [bad]
-    return inner, info.findtext(f"{{{DXP_NS}}}MsgType"), findings
+    return inner, info, findings
 
 
 def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: str | None = None) -> Checked:
@@ -125,11 +133,11 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
     """
     # The depth of a CEB message is checked below, once the schema may have made walking it needless.
     tree = parse_untrusted(body, max_depth=max_depth, depth_checked_by_caller=True)
-    raw, enveloped, declared_type, pre = body, False, None, []
+    raw, enveloped, info, pre = body, False, None, []
     if tree.getroot().tag == _DXP_ROOT:
         check_depth(tree.getroot(), max_depth)
         enveloped = True
-        inner, declared_type, pre = _unwrap(tree, dxp_id)
+        inner, info, pre = _unwrap(tree, dxp_id)
         if inner is None:
             return Checked(body, hashlib.sha256(body).hexdigest(), True, findings=pre)
         raw = inner
@@ -137,9 +145,17 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
     root = tree.getroot()
     tag = root.tag
     mtype = BY_ROOT.get(tag[len(_C):]) if tag.startswith(_C) else None
-    ceb_schema, schema_valid = thread_schemas()[0], False
+    schema_valid = False
     if mtype is not None:
+        ceb_schema = thread_schema(mtype.direction)
         schema_valid = ceb_schema.validate(tree)  # first, while the tree just parsed is in the cache
+    declared_type, receiver = None, []
+    if info is not None:
+        # a message for the wrong receiver is first of all that; one that fails its schema, first that
+        receiver = _receiver_findings(info, mtype)
+        if schema_valid or mtype is None:
+            pre, receiver = receiver + pre, []
+        declared_type = info.findtext(f"{{{DXP_NS}}}MsgType")
     checked = Checked(raw, hashlib.sha256(raw).hexdigest(), enveloped, root, findings=pre)
     if mtype is None:
         check_depth(root, max_depth)
@@ -162,6 +178,7 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
     docs = checked.docs = documents_of(root, mtype)
     if not schema_valid:
         checked.findings.extend(_schema_findings(ceb_schema, docs))
+        checked.findings.extend(receiver)
     for el in _XSI_TYPED(root) if _may_have_xsi_type(raw, tree) else ():
         # Our named XSD types would let xsi:type name them; the official schema has no such names.
         schema_valid = False
@@ -182,7 +199,7 @@ def check(body: bytes, *, max_depth: int, cop_code: str | None = None, dxp_id: s
     for doc in docs:
         checked.findings.extend(check_document(doc, schema_valid))
     checked.findings.extend(duplicate_keys(docs))
-    checked.findings.extend(_signature_findings(root, mtype))
+    checked.findings.extend(_signature_findings(root, mtype, docs))
     return checked
 
 
@@ -202,10 +219,26 @@ def _may_have_xsi_type(raw: bytes, tree: etree._ElementTree) -> bool:
     return (tree.docinfo.encoding or "").upper() not in _ASCII_COMPATIBLE
 
 
-def _signature_findings(root: etree._Element, mtype: MessageType) -> list[Finding]:
+def _unsigned_findings(root: etree._Element, mtype: MessageType, docs: list[FiledDocument]) -> list[Finding]:
+    """Export's schema makes every signature optional; the spec's table requires some (CEB.md §8.1)."""
+    if mtype.must_sign == "always":
+        why = f"a {mtype.root} must be signed"
+    elif mtype.must_sign == "declared" and any(d.app_status == "2" for d in docs):
+        why = f"a {mtype.root} with appStatus 2 (declared) must be signed"
+    else:
+        return []
+    return [Finding(
+        "rule", SIGNATURE_CODES.get(mtype.code, "1001"),
+        f"{why}: add an enveloped ds:Signature (after BaseSubscribe, before ExtendMessage) made with your "
+        "registered certificate", xpath_of(root), root.sourceline,
+    )]
+
+
+def _signature_findings(root: etree._Element, mtype: MessageType, docs: list[FiledDocument]) -> list[Finding]:
     sig = _SIGNATURE(root, None)
     if sig is None:
-        return []  # where one is required, the schema layer has said so
+        # where the schema requires one it has said so; where the spec does, this says so
+        return _unsigned_findings(root, mtype, docs) if mtype.must_sign else []
     from schemas.signature import verify
 
     try:

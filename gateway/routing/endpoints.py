@@ -14,7 +14,7 @@ from ..errors import Forbidden, TooLarge, UnsupportedMediaType
 from ..httpbody import XmlBody
 from ..problems import responses
 from . import service
-from .declarations import readable_declaration
+from .declarations import readable_declaration, readable_summary
 from .errors import (
     DeclarationNotFound,
     DeliveryNotFound,
@@ -25,6 +25,7 @@ from .errors import (
     PushRegulator,
     ReceiptRejected,
     ReceiptUnmatched,
+    SummaryNotFound,
     UnknownState,
 )
 from .models import DeliveryState
@@ -98,5 +99,21 @@ async def declaration_view(
 ) -> dict:
     """Each document (order, payment, waybill, list, cancellation, return), each regulator's latest
     verdict with its reason, and one `state`: waiting, review, inspection, rejected, cancelled or
-    released. The operator, the regulators, and the firms named in its documents may read it."""
+    released; on export also departed (899) and returned (fully or partly), with the summary its list
+    is in. An export order of a foreign platform (ebpCode 无) is found under its seller's code. The
+    operator, the regulators, and the firms named in its documents may read it."""
     return await readable_declaration(session, caller, ebpCode, orderNo)
+
+
+@router.get("/summaries/{agentCode}/{copNo}", summary="One export summary (汇总申请): its lists and the declarations it became",
+            responses=responses(SummaryNotFound))
+async def summary_view(
+    caller: Caller, session: ViewSession,
+    agentCode: Annotated[str, Path(min_length=1, max_length=18)],
+    copNo: Annotated[str, Path(min_length=1, max_length=30)],
+) -> dict:
+    """The summary request's parts and customs' answer (702: its `sumNo`), the lists it covers with
+    their states, and each customs declaration built from it (792: `declSeqNo`, `entryId`, `decState`,
+    its lines mapped to declaration items `gseqno`). The operator, the regulators, and the firms named
+    in it may read it."""
+    return await readable_summary(session, caller, agentCode, copNo)

@@ -54,3 +54,8 @@ class NotRoutedHere(Conflict):
 class DeclarationNotFound(NotFound):
     type = "declaration-not-found"
     description = "No declaration for that platform and order number that the caller may read."
+
+
+class SummaryNotFound(NotFound):
+    type = "summary-not-found"
+    description = "No export summary request with that agent code and number that the caller may read."

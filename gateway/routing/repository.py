@@ -11,10 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lxml import etree
 from sqlalchemy import Row, Select, and_, exists, false, literal, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Document, DocumentParty, DocumentVersion, Message
+from schemas.catalog import CEB_NS, EXPORT
+
+from ..models import Document, DocumentParty, DocumentRef, DocumentVersion, Message, SummaryResult
 from .models import Delivery, DeliveryState, RegulatorReceipt, Verdict
 
 # ---- deliveries -----------------------------------------------------------------------------------------
@@ -157,6 +160,25 @@ async def lists_by_number(session: AsyncSession, numbers: set[str]) -> dict[str,
     return lists
 
 
+async def summaries_by_number(session: AsyncSession, numbers: set[str]) -> dict[str, Document]:
+    """The summary requests (701) customs numbered ``sumNo``: the first part of each."""
+    rows = await session.execute(
+        select(Document).where(Document.kind == "summary", Document.invt_no.in_(numbers)).order_by(Document.id)
+    )
+    out: dict[str, Document] = {}
+    for doc in rows.scalars():
+        out.setdefault(doc.invt_no, doc)
+    return out
+
+
+async def summary_results(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The stored CEB792 results with these (sumNo, declSeqNo), as rows."""
+    sums = {s for s, _ in keys}
+    rows = (await session.execute(select(SummaryResult).where(SummaryResult.sum_no.in_(sums)))).scalars()
+    cols = ("dec_tmp_no", "dec_pre_no", "entry_id", "dec_state", "gross_weight", "net_weight", "lines")
+    return {(r.sum_no, r.decl_seq_no): {c: getattr(r, c) for c in cols} for r in rows if (r.sum_no, r.decl_seq_no) in keys}
+
+
 async def lock_documents(session: AsyncSession, ids: set[int]) -> None:
     """Hold the documents' rows and see their latest state (a filing changing one waits for us)."""
     await session.execute(
@@ -230,8 +252,12 @@ async def declaration(session: AsyncSession, ebp_code: str, order_no: str, codes
     out = Declared()
     await _read_declared(session, out, codes, [
         select(Document.id).where(Document.order_ref == ref),
-        select(Document.id).where(Document.kind == "order", Document.business_key == ref),
+        select(Document.id).where(Document.kind.in_(("order", "export_order")), Document.business_key == ref),
     ])
+    if any(d.kind in EXPORT_KINDS for d in out.documents):
+        await _export_declared(session, out, codes)
+        out.documents.sort(key=lambda d: d.id)
+        return out
     waybills = sorted({(d.links or {}).get("waybill") for d in out.documents if d.kind == "inventory"} - {None})
     if waybills:
         await _read_declared(session, out, codes, [branch for w in waybills for branch in (
@@ -243,9 +269,47 @@ async def declaration(session: AsyncSession, ebp_code: str, order_no: str, codes
     return out
 
 
+async def _export_declared(session: AsyncSession, out: Declared, codes: tuple[str, ...] | None) -> None:
+    """An export declaration beyond its order, money received and list (CEB.md §8.2): what names the
+    list's waybill or the list itself (master bills, arrivals and departures with lines, cancellations,
+    returns, tallies, summaries) and the waybill; then what names the master bill those put the waybill
+    under (arrivals and departures without lines). Each hop one statement on ``document_refs``' key."""
+    lists = [d for d in out.documents if d.kind == "export_inventory"]
+    waybills = sorted({(d.links or {}).get("waybill") for d in lists} - {None})
+    refs = {f"waybill:{w}" for w in waybills} | {f"list:{d.invt_no}" for d in lists if d.invt_no}
+    if not refs:
+        return
+    await _read_declared(session, out, codes, [
+        select(DocumentRef.document_id).where(DocumentRef.ref.in_(sorted(refs))),
+        *([select(Document.id).where(Document.kind == "export_waybill", Document.business_key.in_(waybills))] if waybills else []),
+    ])
+    bills = {b for d in out.documents if d.kind == "export_inventory" and (b := _bill_of(out.xml.get(d.id)))}
+    masters = [d.id for d in out.documents if d.kind == "consolidation"]
+    if masters:
+        bills |= {r[5:] for r in (await session.execute(
+            select(DocumentRef.ref).where(DocumentRef.document_id.in_(masters), DocumentRef.ref > "bill:", DocumentRef.ref < "bill;")
+        )).scalars()}
+    if bills:
+        await _read_declared(session, out, codes, [
+            select(DocumentRef.document_id).where(DocumentRef.ref.in_(sorted(f"bill:{b}" for b in bills)))])
+
+
+def _bill_of(xml: str | None) -> str | None:
+    if not xml:
+        return None
+    head = etree.fromstring(xml.encode("utf-8")).find(f"{{{CEB_NS}}}InventoryHead")  # stored by the window itself
+    return (head.findtext(f"{{{CEB_NS}}}billNo") or None) if head is not None else None
+
+
+# Export documents, and those whose XML in force the declaration view reads (amounts, quantities, master bill).
+EXPORT_KINDS = frozenset(m.kind for m in EXPORT.values())
+XML_KINDS = ("order", "export_order", "export_inventory", "export_refund", "summary")
+
+
 async def _read_declared(session: AsyncSession, out: Declared, codes: tuple[str, ...] | None, branches: list[Select]) -> None:
-    """The documents the ``branches`` find (ids), each with its verdicts, XML in force (orders) and
-    whether ``codes`` are named in it, added to ``out``; a document found twice is kept once."""
+    """The documents the ``branches`` find (ids), each with its verdicts, XML in force (orders, export
+    lists, returns and summaries) and whether ``codes`` are named in it, added to ``out``; a document
+    found twice is kept once."""
     ids = union_all(*branches).subquery("declared")
     named = (exists().where(DocumentParty.document_id == Document.id, DocumentParty.party_code.in_(codes))
              if codes else false())
@@ -253,7 +317,7 @@ async def _read_declared(session: AsyncSession, out: Declared, codes: tuple[str,
         select(Document, Verdict, DocumentVersion.xml, named.label("named"))
         .join(ids, ids.c.id == Document.id)
         .outerjoin(Verdict, Verdict.document_id == Document.id)
-        .outerjoin(DocumentVersion, and_(Document.kind == "order", DocumentVersion.document_id == Document.id,
+        .outerjoin(DocumentVersion, and_(Document.kind.in_(XML_KINDS), DocumentVersion.document_id == Document.id,
                                          DocumentVersion.version == Document.version))
     )
     seen = {d.id for d in out.documents}
@@ -266,3 +330,45 @@ async def _read_declared(session: AsyncSession, out: Declared, codes: tuple[str,
         if xml is not None:
             out.xml[doc.id] = xml
         out.named = out.named or bool(is_named)
+
+
+@dataclass(slots=True)
+class Summarised:
+    """What the summary view reads: the request's parts (with verdicts and XML), its lists and results."""
+
+    parts: Declared
+    lists: list[Document] = field(default_factory=list)
+    list_verdicts: dict[int, dict[str, Verdict]] = field(default_factory=dict)
+    results: list[SummaryResult] = field(default_factory=list)
+
+
+async def summary(session: AsyncSession, agent_code: str, cop_no: str, codes: tuple[str, ...] | None = None) -> Summarised:
+    """A 701 by (agentCode, copNo): its parts (the key range "agentCode|copNo|…"), the lists it names
+    or customs' results put in it, and the results (792) under its sumNo."""
+    prefix = f"{agent_code}|{cop_no}|"
+    parts = Declared()
+    await _read_declared(session, parts, codes, [
+        select(Document.id).where(Document.kind == "summary", Document.business_key > prefix,
+                                  Document.business_key < prefix[:-1] + "}"),
+    ])
+    out = Summarised(parts)
+    sum_nos = sorted({d.invt_no for d in parts.documents if d.invt_no})
+    if sum_nos:
+        out.results = list((await session.execute(
+            select(SummaryResult).where(SummaryResult.sum_no.in_(sum_nos)).order_by(SummaryResult.decl_seq_no)
+        )).scalars())
+    numbers = {n for text in parts.xml.values() for n in _invt_nos(text)}
+    numbers |= {li.get("invtNo") for r in out.results for li in r.lines if li.get("invtNo")}
+    if numbers:
+        out.lists = list((await session.execute(
+            select(Document).where(Document.kind == "export_inventory", Document.invt_no.in_(sorted(numbers)))
+            .order_by(Document.id)
+        )).scalars())
+        for v in await verdicts_of(session, {d.id for d in out.lists}):
+            out.list_verdicts.setdefault(v.document_id, {})[v.regulator] = v
+    return out
+
+
+def _invt_nos(xml: str) -> list[str]:
+    root = etree.fromstring(xml.encode("utf-8"))  # stored by the window itself
+    return [el.text for el in root.iter(f"{{{CEB_NS}}}invtNo") if el.text]

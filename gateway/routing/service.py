@@ -126,8 +126,10 @@ class VerdictService:
     back; its receipts then go round again one by one and are answered from what is now stored.
     """
 
-    def __init__(self, db: Database, executor: Executor, max_depth: int, *, writers: int = 1, max_batch: int = 32) -> None:
+    def __init__(self, db: Database, executor: Executor, max_depth: int, *, writers: int = 1, max_batch: int = 32,
+                 routes: RoutingTable | None = None) -> None:
         self.db = db
+        self.routes = routes  # customs' own messages (CEB792) are routed on as its table says
         self.executor = executor
         self.max_depth = max_depth
         self.writer: GroupCommit[Posted, dict] = GroupCommit(
@@ -159,4 +161,4 @@ class VerdictService:
 
     async def _store(self, batch: list[Posted]) -> list[dict | DomainError]:
         async with self.db.write() as session:
-            return await judge(session, batch)
+            return await judge(session, batch, self.routes)

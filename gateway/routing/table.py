@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import Endpoint
-from schemas.catalog import FILED
+from schemas.catalog import FILED, SUMMARY_RESULT_CODE
 
 from ..auth import REGULATORS
 from ..tomlfile import read_toml
@@ -68,8 +68,8 @@ def parse_routes(data: dict[str, Any], source: str, adapters: set[str] | None = 
         raise fail(f"unknown section(s) {', '.join(sorted(extra))}; sections are [messages] and [regulators.NAME]")
     messages: dict[str, tuple[str, ...]] = {}
     for code, names in (data.get("messages") or {}).items():
-        if code not in FILED:
-            raise fail(f"[messages] names message type {code!r}; filed types are {', '.join(FILED)}")
+        if code not in FILED and code != SUMMARY_RESULT_CODE:
+            raise fail(f"[messages] names message type {code!r}; routed types are {', '.join(FILED)}, {SUMMARY_RESULT_CODE}")
         if not isinstance(names, list) or not all(n in REGULATORS for n in names):
             raise fail(f"[messages] {code} must list regulators among {', '.join(REGULATORS)}, got {names!r}")
         messages[code] = tuple(dict.fromkeys(names))

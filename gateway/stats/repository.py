@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.catalog import FILED, SUMMARY_RESULT_CODE
+
 from ..models import Document, Message, Rejection
 from ..routing.models import Verdict
 
@@ -49,12 +51,19 @@ async def filings(session: AsyncSession, lo: datetime | None, hi: datetime | Non
             by_day[_day(d)][outcome] += n
         for code, n in await session.execute(select(table.sender_code, func.count()).where(*where).group_by(table.sender_code)):
             by_firm[code][outcome] += n
+    by_direction: dict[str, dict[str, int]] = collections.defaultdict(lambda: {"accepted": 0, "rejected": 0})
+    for mtype, counts in by_type.items():
+        known = FILED.get(mtype)
+        direction = known.direction if known else "export" if mtype == SUMMARY_RESULT_CODE else "unknown"
+        for outcome, n in counts.items():
+            by_direction[direction][outcome] += n
     accepted = sum(v["accepted"] for v in by_type.values())
     rejected = sum(v["rejected"] for v in by_type.values())
     firms = sorted(by_firm.items(), key=lambda kv: (-(kv[1]["accepted"] + kv[1]["rejected"]), kv[0]))[:top]
     return {
         "total": accepted + rejected, "accepted": accepted, "rejected": rejected,
         "byType": dict(sorted(by_type.items())),
+        "byDirection": dict(sorted(by_direction.items())),
         "byDay": [{"day": d, **v} for d, v in sorted(by_day.items())],
         "byEnterprise": [{"code": c, **v} for c, v in firms],
     }
@@ -99,6 +108,34 @@ async def declarations(session: AsyncSession, lo: datetime | None, hi: datetime 
     listed = sum(states.values()) - cancelled
     states["waiting"] += max(0, orders - listed)  # orders whose list has not come
     return {"total": max(orders, listed), "byState": {k: states[k] for k in sorted(states) if states[k]}}
+
+
+EXPORT_LIST_STATES = {"800": "released", "899": "departed", "100": "rejected", "300": "review", "500": "inspection"}
+
+
+async def lists_by_trade_mode(session: AsyncSession, lo: datetime | None, hi: datetime | None) -> dict:
+    """Declaration lists by direction, trade mode (9610, 1210, 9710, 9810 …) and state; export lists
+    cancelled (605 concluded) or with goods taken back (213 released) are counted as such."""
+    where = _within(Document.created_at, lo, hi)
+    mode = Document.links["tradeMode"].as_string()
+    out: dict[str, dict[str, collections.Counter[str]]] = {"import": {}, "export": {}}
+    rows = await session.execute(
+        select(Document.kind, mode, Document.status, func.count())
+        .where(Document.kind.in_(("inventory", "export_inventory")), *where).group_by(Document.kind, mode, Document.status)
+    )
+    for kind, trade_mode, status, n in rows:
+        direction, states = ("export", EXPORT_LIST_STATES) if kind == "export_inventory" else ("import", LIST_STATES)
+        out[direction].setdefault(trade_mode or "unknown", collections.Counter())[states.get(status, "waiting")] += n
+    ended = await session.execute(
+        select(Document.kind, func.count()).where(
+            ((Document.kind == "export_cancel") & (Document.status == "399"))
+            | ((Document.kind == "export_refund") & (Document.status == "800")), *where,
+        ).group_by(Document.kind)
+    )
+    totals = {direction: {m: dict(sorted(c.items())) for m, c in sorted(modes.items())} for direction, modes in out.items()}
+    for kind, n in ended:
+        totals["export"].setdefault("all", {})["cancelled" if kind == "export_cancel" else "returned"] = n
+    return totals
 
 
 def _code_of(text: str) -> str:

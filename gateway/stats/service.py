@@ -22,5 +22,6 @@ async def stats(session: AsyncSession, caller: Principal, since: date | None, un
         "filings": await repository.filings(session, lo, hi, top),
         "documents": {"byKind": await repository.documents(session, lo, hi)},
         "declarations": await repository.declarations(session, lo, hi),
+        "lists": {"byDirection": await repository.lists_by_trade_mode(session, lo, hi)},
         "rejections": await repository.reasons(session, lo, hi, top),
     }

@@ -7,7 +7,7 @@ import concurrent.futures
 import pytest
 from lxml import etree
 
-from schemas.catalog import CEB_NS, FILED
+from schemas.catalog import CEB_NS, IMPORT
 from schemas.loader import ceb_schema
 from tests.fixtures.parties import party_of
 
@@ -40,9 +40,9 @@ def _receipt_root(xml_bytes: bytes) -> etree._Element:
     return root
 
 
-@pytest.mark.parametrize("code", sorted(FILED))
+@pytest.mark.parametrize("code", sorted(IMPORT))
 def test_each_message_type_is_accepted_stored_and_answered(swx, filer, builder, code):
-    mt = FILED[code]
+    mt = IMPORT[code]
     body = builder.message(code, _docs_for(builder, code, builder.parties()), sender=party_of(filer))
     r = swx.file(filer, body)
     assert r.status_code == 201, r.text
