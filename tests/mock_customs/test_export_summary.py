@@ -89,7 +89,7 @@ async def test_an_a_list_is_refused_in_a_summary(h):
     a = await declared(h, p, order_type="B", statistics_flag="A", shipment=ship)
     await released(h, [a, b], p)
     invt_no(h, a), invt_no(h, b)
-    summary = h.xbuilder.summary([b["inventory"], a["inventory"]], p)
+    summary = h.xbuilder.summary([invt_no(h, b), invt_no(h, a)], p, customsCode=b["inventory"].head["customsCode"])
     await h.send("701", summary, p)
     [refused] = await h.wait_for(summary[0].head["guid"], "100")
     assert refused["returnInfo"] == f"-701004 list {invt_no(h, a)} is statisticsFlag A, not B (simplified lists are not summarised)"
