@@ -1,5 +1,7 @@
 """The customs stand-in: takes in orders, payments and waybills, matches each declaration list
 against them (三单对碰, CEB.md §2), keeps the retail limits (§4) and releases or refuses the list.
+The export half (CEB.md §8: 303 … 701, and the CEB792 summary results customs issues) is handed to
+``customs_export.ExportDesk``, whose docstring lists its statuses and codes.
 
 What it answers, each as the filed message's own CEB receipt (schemas.receipts):
 
@@ -57,8 +59,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from mock_customs.base import Context, Regulator
+from mock_customs.customs_export import X_LIST, ExportDesk
 from mock_customs.documents import Delivered, ReceivedDoc
-from schemas.catalog import FILED, MessageType
+from schemas.catalog import EXPORT, FILED, MessageType
 from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
 ORDER, PAYMENT, WAYBILL, STATUS, LIST, CANCEL, REFUND, ARRIVAL = (
@@ -149,6 +152,7 @@ class Unsent:
 
     def __init__(self) -> None:
         self.returns: dict[str, list[DocumentReturn]] = {}
+        self.messages: list[str] = []  # customs' own messages (CEB792), sent after the receipts
         self.timers: list[tuple[float, Callable[[Unsent], None]]] = []
 
     def add(self, mtype: MessageType, fields: dict[str, str], status: str, info: str) -> None:
@@ -161,6 +165,12 @@ class Unsent:
 class ReviewDecision(BaseModel):
     ebcCode: str = Field(min_length=1, max_length=18)
     orderNo: str = Field(min_length=1, max_length=60)
+    release: bool
+    note: str = Field("", max_length=500)
+
+
+class ExportReviewDecision(BaseModel):
+    invtNo: str = Field(min_length=1, max_length=20)
     release: bool
     note: str = Field("", max_length=500)
 
@@ -190,14 +200,19 @@ class Customs(Regulator):
         self.waiting: dict[tuple[str, Key], set[ListCase]] = {}
         self._list_seq = itertools.count(1)
         self._reading: dict[str, Awaitable[None]] = {}  # registry reads in flight, by enterprise code
+        self.exports = ExportDesk(self)  # the export half (customs_export)
 
     # ------------------------------------------------------------------ the framework's calls
     async def prepare(self, msg: Delivered) -> None:
-        if msg.code == LIST.code:
+        if msg.code in (LIST.code, X_LIST.code):
             await self._learn_credit(msg.docs)
 
     async def on_message(self, msg: Delivered) -> None:
         out = Unsent()
+        if msg.code in EXPORT:
+            self.exports.handle(msg, out)
+            await self._flush(out)
+            return
         handler = {
             ORDER.code: self._order, PAYMENT.code: self._payment, WAYBILL.code: self._waybill,
             STATUS.code: self._status, LIST.code: self._list, CANCEL.code: self._cancel,
@@ -234,6 +249,18 @@ class Customs(Regulator):
             await self._flush(out)
             return case.summary()
 
+        @router.post("/export/review", summary="Decide an export list held for manual review (operator)")
+        async def export_review(decision: ExportReviewDecision) -> dict:
+            case = self.exports.by_invt.get(decision.invtNo)
+            if case is None:
+                raise HTTPException(404, f"no export list numbered {decision.invtNo}")
+            if case.state != "review":
+                raise HTTPException(409, f"the list is {case.state}, not held for review")
+            out = Unsent()
+            self.exports.review(decision.invtNo, decision.release, decision.note, out)
+            await self._flush(out)
+            return case.summary()
+
         return router
 
     def state(self) -> dict:
@@ -250,6 +277,7 @@ class Customs(Regulator):
             "accounts": {buyer: {y: _money(v) for y, v in years.items()} for buyer, years in self.accounts.items()},
             "lists": by_state,
             "credit": dict(self.credit),
+            "export": self.exports.state(),
         }
 
     # ------------------------------------------------------------------ credit ratings
@@ -307,6 +335,8 @@ class Customs(Regulator):
         for code, returns in out.returns.items():
             for i in range(0, len(returns), 100):
                 await self.ctx.send_receipt(receipt_xml(FILED[code], returns[i:i + 100]))
+        for message in out.messages:
+            await self.ctx.send_receipt(message)
         # Steps due together share one timer, and so one receipt per type when they fire (the lists of a
         # delivery conclude in one CEB622, not one each); steps of different deliveries that fall due at
         # once go out as separate receipts, which the sender merges when it is busy.

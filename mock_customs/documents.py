@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.catalog import FILED, MessageType
+from schemas.catalog import FILED, SUMMARY_RESULT_CODE, MessageType
+
+# Customs' summary result (CEB792, CEB.md §8.1): issued by customs, not filed, so not in the catalog;
+# the window delivers it to tax and FX, which read it like a filing.
+SUMMARY_RESULT = MessageType(
+    SUMMARY_RESULT_CODE, "summary_result", "summary result", "SummaryResult", "SummaryResultHead",
+    "SummaryResultList", ("sumNo", "declSeqNo"), "", "", (), False, 100, "", "", "", "", "", direction="export",
+)
 
 
 @dataclass
@@ -29,4 +36,4 @@ class Delivered:
 
     @property
     def mtype(self) -> MessageType:
-        return FILED[self.code]
+        return SUMMARY_RESULT if self.code == SUMMARY_RESULT.code else FILED[self.code]

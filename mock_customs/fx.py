@@ -16,6 +16,9 @@ no FX verdict codes, so the general ones of CEB.md §5 are used):
 ``appType`` 2 replaces the payment's earlier amount (and year) in the account; ``appType`` 3 removes
 it and is answered ``120`` "fx: payment withdrawn …". Payments are keyed by (``payCode``,
 ``payTransactionId``). ``state()`` masks ID numbers, since it is served over HTTP.
+
+Export (collections 403 against lists 603 and summary results 792) is ``fx_export.ExportFxLedger``;
+its verdicts go back as CEB404 receipts, always ``120`` (see there).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from schemas.receipts import DocumentReturn, document_fields, receipt_xml
 
 from .base import Regulator
 from .documents import Delivered
+from .export_wire import export_return
+from .fx_export import ExportFxLedger
 
 log = logging.getLogger("swx.mock.fx")
 
 PAYMENT = FILED["411"]
+COLLECTION = FILED["403"]
 ACKNOWLEDGED, FLAGGED = "120", "300"
 _CENT = Decimal("0.01")
 
@@ -117,8 +123,13 @@ class Fx(Regulator):
         s = ctx.settings
         self.ledger = FxLedger(Decimal(str(s.fx_rate)), Decimal(str(s.fx_quota_usd)))
         self.flagged = 0
+        self.exports = ExportFxLedger()
+        self.export_flagged = 0
 
     async def on_message(self, msg: Delivered) -> None:
+        if msg.code in ("403", "603", "792"):
+            await self._export(msg)
+            return
         if msg.code != "411":
             return
         returns = []
@@ -131,8 +142,31 @@ class Fx(Regulator):
         if returns:
             await self.ctx.send_receipt(receipt_xml(PAYMENT, returns))
 
+    async def _export(self, msg: Delivered) -> None:
+        ledger, answers = self.exports, []
+        if msg.code == "792":
+            for doc in msg.docs:
+                ledger.take_result(doc.head, doc.lines)
+            return
+        if msg.code == "403":
+            answers = [(doc.head, ledger.take_collection(doc.head)) for doc in msg.docs]
+        else:  # a list: answer again each collection that was waiting for it
+            for doc in msg.docs:
+                key = ledger.take_list(doc.head, doc.lines)
+                if key is not None:
+                    answers.append((ledger.collections[key], ledger.match(key)))
+        returns = []
+        for head, result in answers:
+            if result.flagged:
+                self.export_flagged += 1
+                log.info("fx: collection for order %s flagged: %s", head.get("orderNo"), result.info)
+            returns.append(export_return(COLLECTION, head, ACKNOWLEDGED, result.info))
+        if returns:
+            await self.ctx.send_receipt(receipt_xml(COLLECTION, returns))
+
     def state(self) -> dict:
         return {
+            "export": {**self.exports.state(), "flaggedAnswers": self.export_flagged},
             "payments": len(self.ledger.payments),
             "flagged": self.flagged,
             "rate": str(self.ledger.rate),

@@ -14,9 +14,12 @@ from lxml import etree
 
 from kit.envelope import EnvelopeError, dxp_payload, is_envelope
 from kit.xmlsafe import UnsafeXml, parse_untrusted
-from mock_customs.documents import ReceivedDoc
+from mock_customs.documents import SUMMARY_RESULT, ReceivedDoc
 from schemas.catalog import BY_ROOT, CEB_NS, MessageType
 
+# What a stand-in can be delivered: every filing, and customs' summary result (792), which the window
+# passes on to tax and FX.
+READABLE = {**BY_ROOT, SUMMARY_RESULT.root: SUMMARY_RESULT}
 MAX_DEPTH = 16  # CEB and DxpMsg nest 4 deep, a signature 7; anything deeper is not ours
 
 
@@ -65,9 +68,9 @@ def read_message(body: bytes, max_bytes: int) -> Inbound:
     outer = parse_safely(body, max_bytes)
     root, raw = _unwrap(outer, max_bytes)
     qname = etree.QName(root)
-    if qname.namespace != CEB_NS or qname.localname not in BY_ROOT:
-        raise Unreadable(f"{qname.localname} is not a filed CEB message (expected one of {', '.join(sorted(BY_ROOT))})")
-    mtype = BY_ROOT[qname.localname]
+    if qname.namespace != CEB_NS or qname.localname not in READABLE:
+        raise Unreadable(f"{qname.localname} is not a filed CEB message (expected one of {', '.join(sorted(READABLE))})")
+    mtype = READABLE[qname.localname]
     guid = root.get("guid") or ""
     if not guid:
         raise Unreadable(f"{qname.localname} has no guid attribute")

@@ -29,7 +29,10 @@ from schemas.receipts import new_guid
 
 MAX_RECEIPT_BYTES = 16 * 1024 * 1024  # far above a receipt of 100 return nodes
 # Receipt messages whose root holds nothing but return nodes (Tax bills for CEB816), each standing alone:
-# receipts of one of these types can be posted as one message carrying all their nodes.
+# receipts of one of these types can be posted as one message carrying all their nodes. Customs' CEB792
+# summary result is left out on purpose: it is a message of its own (its guid, a declaration's parts
+# numbered msgCount/msgSeqNo), not a receipt, and the later 792 of a declaration replaces the earlier
+# one (CEB.md §8.3), so each goes as customs wrote it, in order per declaration (its lane: declSeqNo).
 MERGEABLE = frozenset({m.receipt_root for m in FILED.values()} | {"CEB816Message"})
 MERGE_MAX = 100  # return nodes one CEB receipt message may carry (maxOccurs="100"; CEB816's Tax: as many)
 # Idle connections are dropped a little before uvicorn's 5 s keep-alive would close them under us.
@@ -51,6 +54,8 @@ def _keys_of(root: etree._Element) -> tuple[str, ...]:
     c = f"{{{CEB_NS}}}"
     if etree.QName(root).localname == "CEB816Message":
         found = (("invtNo", rd.findtext(c + "invtNo")) for rd in root.iter(c + "TaxHeadRd"))
+    elif etree.QName(root).localname == "CEB792Message":
+        found = (("declSeqNo", h.findtext(c + "declSeqNo")) for h in root.iter(c + "SummaryResultHead"))
     else:
         found = (("guid", node.findtext(c + "guid")) for node in root)
     return tuple(dict.fromkeys(f"{name}:{value}" for name, value in found if value))
@@ -58,7 +63,7 @@ def _keys_of(root: etree._Element) -> tuple[str, ...]:
 
 def receipt_keys(body: bytes) -> tuple[str, ...]:
     """What a receipt is about, as the window finds it: each return node's ``guid`` (the filed head's),
-    or each tax bill's ``invtNo``. Receipts sharing a key are posted in the order they were queued."""
+    each tax bill's ``invtNo``, or each summary result's ``declSeqNo`` (CEB792). Receipts sharing a key are posted in the order they were queued."""
     root = _read_receipt(body)
     return () if root is None else _keys_of(root)
 

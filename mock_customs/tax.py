@@ -27,6 +27,11 @@ What it does, and the choices behind it:
   short of the assessed total the bill's ``note`` says so and ``state()`` flags it. Likewise the
   order's ``acturalPaid`` is read from the view for the limit when present.
 - ``taxNo`` is the ``invtNo`` followed by a two-digit bill sequence (``…01``, ``…02`` after a change).
+
+Export (出口退税) is a ledger, not a bill: B export lists (603), customs' summary results (792) and
+departures (509) feed ``refunds.RefundLedger``, one per stand-in, kept per seller; it is served in
+``GET /_admin/state`` (``exportRefunds``) and per seller by ``GET /refunds/{ebcCode}`` (operator).
+Export sends no receipt: the refund is the seller's claim, outside the CEB flow.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from fastapi import APIRouter, Depends
 from lxml import etree
 
 from schemas.builder import RETAIL_FACTOR, VAT_RATE, money
@@ -51,6 +57,7 @@ from schemas.receipts import new_guid, return_time
 
 from .base import Regulator
 from .documents import Delivered
+from .refunds import RefundLedger
 
 log = logging.getLogger("swx.mock.tax")
 
@@ -373,8 +380,14 @@ class Tax(Regulator):
         self.pending: set[str] = set()  # list guids waiting for their invtNo
         self.abandoned: list[dict[str, str]] = []  # gave up waiting, or customs refused the list
         self._sequence: dict[str, int] = {}  # invtNo → bills issued
+        self.refunds = RefundLedger()  # export: see refunds.py
 
     async def on_message(self, msg: Delivered) -> None:
+        export = {"603": self.refunds.take_list, "509": self.refunds.take_departure, "792": self.refunds.take_result}
+        if msg.code in export:
+            for doc in msg.docs:
+                export[msg.code](doc.head, doc.lines)
+            return
         if msg.code != "621":
             return
         for doc in msg.docs:
@@ -444,4 +457,14 @@ class Tax(Regulator):
             "short": [b.invt_no for b in self.bills if b.short],
             "pending": len(self.pending),
             "abandoned": self.abandoned[-200:],
+            "exportRefunds": self.refunds.state(),
         }
+
+    def router(self) -> APIRouter:
+        router = APIRouter(dependencies=[Depends(self.ctx.require_operator)])
+
+        @router.get("/refunds/{ebcCode}", summary="A seller's export-refund ledger (operator)")
+        async def refunds(ebcCode: str) -> dict:
+            return self.refunds.for_seller(ebcCode)
+
+        return router
