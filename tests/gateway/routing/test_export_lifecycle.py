@@ -252,3 +252,38 @@ def test_a_split_arrival_releases_only_when_its_last_part_is_in(flow):
     flow.file("507", parts[1])
     for decl in decls:
         flow.state(decl, "released")
+
+
+def _over_goods_value(decl: dict[str, Doc]) -> None:
+    from decimal import Decimal
+
+    o = decl["order"].head
+    decl["collection"].head["charge"] = str(Decimal(o["goodsValue"]) + Decimal(o["freight"]) + 1)
+
+
+def _other_consignor(decl: dict[str, Doc], other: str) -> None:
+    decl["inventory"].head["ebcCode"] = other
+
+
+def _other_mode(decl: dict[str, Doc]) -> None:
+    decl["inventory"].head["tradeMode"] = "9710"
+
+
+@pytest.mark.parametrize("fault, code, field", [
+    ("charge", "-621053", "charge"), ("consignor", "-621052", "ebcCode"), ("mode", "-621054", "tradeMode"),
+])
+def test_each_match_failure_is_refused_with_its_field_and_code(flow, fault, code, field):
+    b = flow.b
+    parties = b.parties()
+    decl = b.declaration(parties, order_type="E", statistics_flag="B", collection=True)
+    if fault == "charge":
+        _over_goods_value(decl)
+    elif fault == "consignor":
+        other = b.parties()  # a registered seller of another declaration
+        _other_consignor(decl, other.ebc.code)
+        decl["inventory"].head["ebcName"] = other.ebc.name
+    else:
+        _other_mode(decl)
+    flow.declare(decl)
+    rejected = flow.state(decl, "rejected")
+    assert any(code in r and field in r for r in rejected["reasons"]), rejected["reasons"]
