@@ -192,7 +192,7 @@ STATUS_DELETED = "-1"  # ours: a document withdrawn by appType 3; never sent on 
 CHANGEABLE_STATES = frozenset({"1", "2", "3", "4", "100"})
 # Order, payment and waybill are what customs matches a list against: it takes a new version of one
 # after accepting it (120) too, until it has concluded (399) on them.
-REFERENCE_KINDS = frozenset({"order", "payment", "waybill"})
+REFERENCE_KINDS = frozenset({"order", "payment", "waybill", "export_order", "collection", "export_waybill"})
 
 
 def changeable(kind: str, status: str) -> bool:

@@ -26,8 +26,8 @@ from . import answers, repository
 from .answers import Filing, FilingResult
 from .findings import ADDRESS_MISMATCH, Finding, schema_failed
 from .keys import key_findings
-from .parts import ready_messages
 from .parties import named_codes, party_findings, transmitter_findings
+from .parts import ready_messages
 from .validate import Checked, check
 from .writer import FilingWriter
 

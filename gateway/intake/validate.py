@@ -32,7 +32,8 @@ from .findings import (
     SCHEMA_INVALID,
     Finding,
 )
-from .rules import UUID_UPPER, check_document, duplicate_keys
+from .rules import UUID_UPPER, duplicate_keys
+from .ruleset import check_document
 
 # A signature that does not verify, by message; export's family-less ones are -(code × 1000 + 5) (CEB.md §8.5).
 SIGNATURE_CODES = {"621": "-621029", "623": "-623029", "625": "-625208", "603": "-621029", "605": "-623029",

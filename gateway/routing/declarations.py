@@ -17,8 +17,8 @@ cancellation or return. Its overall ``state``:
 
 from __future__ import annotations
 
-from enum import StrEnum
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 from lxml import etree

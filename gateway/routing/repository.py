@@ -280,7 +280,7 @@ async def _export_declared(session: AsyncSession, out: Declared, codes: tuple[st
     if not refs:
         return
     await _read_declared(session, out, codes, [
-        select(DocumentRef.document_id).where(DocumentRef.ref.in_(sorted(refs))),
+        select(DocumentRef.document_id.label("id")).where(DocumentRef.ref.in_(sorted(refs))),
         *([select(Document.id).where(Document.kind == "export_waybill", Document.business_key.in_(waybills))] if waybills else []),
     ])
     bills = {b for d in out.documents if d.kind == "export_inventory" and (b := _bill_of(out.xml.get(d.id)))}
@@ -291,7 +291,7 @@ async def _export_declared(session: AsyncSession, out: Declared, codes: tuple[st
         )).scalars()}
     if bills:
         await _read_declared(session, out, codes, [
-            select(DocumentRef.document_id).where(DocumentRef.ref.in_(sorted(f"bill:{b}" for b in bills)))])
+            select(DocumentRef.document_id.label("id")).where(DocumentRef.ref.in_(sorted(f"bill:{b}" for b in bills)))])
 
 
 def _bill_of(xml: str | None) -> str | None:

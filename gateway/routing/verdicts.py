@@ -160,7 +160,7 @@ def _tax_answers(root: etree._Element, lists: dict[str, Document]) -> list[Answe
 def summary_result(node: etree._Element) -> dict:
     """One CEB792 SummaryResult as the window keeps it (``summary_results``)."""
     head = node.find(C + "SummaryResultHead")
-    text = lambda name: (head.findtext(C + name) or None) if head is not None else None  # noqa: E731
+    text = lambda name: (head.findtext(C + name) or None) if head is not None else None
     lines = [{f: li.findtext(C + f) or "" for f in ("invtNo", "logisticsNo", "gseqno", "gnum", "gcode")}
              for li in node.iterchildren(C + "SummaryResultList")]
     return {

@@ -1,7 +1,8 @@
 """Differential test, export half: swx's own export schemas (``ceb-export.xsd``) accept exactly what the
 official 2022-05 ``export.xsd`` accepts.
 
-The corpus (tests/fixtures/ceb_corpus.py, the same generator as the import test's): the 23 official export
+The corpus (tests/fixtures/ceb_corpus.py, the same generator as the import test's): one builder-made message
+of every export type (``builder_export_bases``) and their mutants; the 23 official export
 samples as they are (13 valid, 10 invalid under both schemas, CEB.md §8.6), the 10 invalid ones fixed
 (the duplicate BaseTransfer removed; CEB214's root renamed and its undeclared appSenderId removed;
 CEB792's missing gseqno added), valid under both, and thousands of deterministic mutants of every valid
@@ -27,7 +28,7 @@ if not OFFICIAL_EXPORT.exists():
     pytest.skip(f"official CEB export schema not available at {OFFICIAL_EXPORT}", allow_module_level=True)
 
 from schemas.loader import export_schema, schema_for_root
-from tests.fixtures.ceb_corpus import _mutants, export_corpus, fixed_export_samples
+from tests.fixtures.ceb_corpus import _mutants, builder_export_bases, export_corpus, fixed_export_samples
 from tests.fixtures.ceb_official import Doc, _compare, _parser, official_schema, samples
 
 MIN_MUTANTS = 600
@@ -37,7 +38,7 @@ OFFICIAL_SAMPLES, OFFICIAL_VALID, OFFICIAL_INVALID = 23, 13, 10
 @functools.cache
 def _verdicts() -> dict[str, tuple[bool, bool, str]]:
     off, ours = official_schema("export"), export_schema()
-    return {d.id: _compare(off, ours, d.data) for d in export_corpus()}
+    return {d.id: _compare(off, ours, d.data) for d in export_corpus(builder_export_bases())}
 
 
 def _valid(schema: etree.XMLSchema, data: bytes) -> bool:
@@ -71,14 +72,16 @@ def test_export_roots_pick_the_export_schema() -> None:
     assert schema_for_root("CEB621Message") is not export_schema()
 
 
-@pytest.mark.parametrize("doc", export_corpus(), ids=lambda d: d.id)
+@pytest.mark.parametrize("doc", export_corpus(builder_export_bases()), ids=lambda d: d.id)
 def test_same_verdict_as_official(doc: Doc) -> None:
     off_ok, our_ok, report = _verdicts()[doc.id]
     assert off_ok == our_ok, f"verdicts differ for {doc.id}\n  mutation: {doc.description}\n{report}"
 
 
 def test_corpus_size_and_mix() -> None:
-    docs = export_corpus()
+    docs = export_corpus(builder_export_bases())
+    built = [d for d in _mutants(docs) if d.id.startswith("builder.")]
+    assert len(built) >= 300, f"only {len(built)} mutants of builder-made messages"
     mutants = _mutants(docs)
     assert len({d.id for d in docs}) == len(docs), "ids must be unique"
     verdicts = _verdicts()

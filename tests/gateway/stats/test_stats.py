@@ -52,3 +52,27 @@ def test_stats_by_period(swx):
     assert stats(swx, **{"from": "2001-01-01", "to": "2001-01-31"})["filings"]["total"] == 0
     r = swx.http.get("/v1/stats", params={"from": "2024-02-01", "to": "2024-01-01"}, headers=swx.operator)
     assert r.status_code == 400 and r.json()["field"] == "to"
+
+
+def test_stats_count_export_by_direction_and_trade_mode(swx, filer, export_builder):
+    from tests.fixtures.server import eventually
+
+    b = export_builder
+    parties = b.parties()
+    before = stats(swx)
+    decls = [b.declaration(parties, order_type=t) for t in ("B", "W")]
+    for decl in decls:
+        for code, kind in (("303", "order"), ("403", "collection"), ("505", "waybill"), ("603", "inventory")):
+            if kind in decl:
+                assert swx.file(filer, b.message(code, decl[kind], sender=party_of(filer))).status_code == 201
+    after = stats(swx)
+    grew = after["filings"]["byDirection"]["export"]["accepted"] - before["filings"]["byDirection"].get(
+        "export", {"accepted": 0})["accepted"]
+    assert grew == 6
+
+    def counted() -> dict | None:
+        lists = stats(swx)["lists"]["byDirection"]["export"]
+        return lists if all(sum(lists.get(m, {}).values()) >= 1 for m in ("9710", "9810")) else None
+
+    lists = eventually(counted)
+    assert set(lists["9710"]) <= {"waiting", "released", "rejected", "review", "inspection", "departed"}
