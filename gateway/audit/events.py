@@ -102,6 +102,11 @@ def parties_of(doc: FiledDocument) -> list[str]:
     return sorted({v for f in ENTERPRISE_FIELDS if (v := doc.head.text(f))})
 
 
+def bill_topic(bill_no: str) -> str:
+    """An export master bill: what a 607 puts waybills under, and an arrival or departure without lines covers."""
+    return doc_topic("bill", (bill_no,))
+
+
 def list_topic(invt_no: str) -> str:
     """An export list by customs' number: what cancellations, returns and summaries name it by."""
     return doc_topic("list", (invt_no,))
@@ -131,6 +136,11 @@ def document_topics(doc: FiledDocument, sender: str | None) -> tuple[str, ...]:
         topics += [doc_topic(waybill, (logistics, n)) for n in sorted(numbers)]
     if doc.mtype.direction == "export":  # an export cancellation, return, master bill or summary names lists
         topics += [list_topic(n) for n in sorted({el.text for el in doc.node.iter(ceb("invtNo")) if el.text})]
+        bill = head.text("billNo")
+        # a list's or master bill's bill, and an arrival or departure naming only a bill, meet on it
+        if bill and (doc.mtype.kind in ("export_inventory", "consolidation") or not doc.lines) \
+                and doc.mtype.kind not in ("export_refund", "refund_tally"):
+            topics.append(bill_topic(bill))
     topics += [party_topic(c) for c in sorted({*parties_of(doc), *([sender] if sender else [])})]
     return tuple(topics)
 

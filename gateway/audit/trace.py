@@ -5,7 +5,10 @@ Found through the ledger's topics, in three hops, each one query:
 1. the entries filed under ``order:{ebpCode}|{orderNo}`` -- the order, payment, list, cancellation and
    return of the declaration, and later its routes, deliveries and receipts;
 2. the documents those point at (``doc:*`` topics: the waybill a list names, its status updates and
-   arrival notes), and the entries about them;
+   arrival notes; on export also master bills, arrivals, departures, cancellations, returns and
+   summaries, which name the waybill or the list), and the entries about them; on export, one more
+   hop for the master bill (``doc:bill:*``) a 607 put the waybill under: arrivals and departures that
+   name only the bill;
 3. the registrations of every enterprise they name (``reg:{code}``), up to the last event of the
    declaration: the versions that were in force when it was judged.
 
@@ -21,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ledger import Checkpoint, Ledger, parse_canonical
 
-from .events import order_topic
+from .events import bill_topic, order_topic
 
+BILL_PREFIX = bill_topic("")
 MAX_ENTRIES = 2000  # per hop; a declaration has tens
 
 
@@ -41,6 +45,13 @@ async def trace(
     more = set(await ledger.indexes_for(session, docs, end=size, limit=MAX_ENTRIES)) - found
     topics.update(await ledger.topics_of(session, more))
     found |= more
+    # export: the master bills a 607 put the declaration's waybill under, for arrivals and departures
+    # that name only the bill (their other topics are other declarations' waybills: not followed)
+    bills = {t for i in more for t in topics.get(i, ()) if t.startswith(BILL_PREFIX)} - docs
+    if bills:
+        last = set(await ledger.indexes_for(session, bills, end=size, limit=MAX_ENTRIES)) - found
+        topics.update(await ledger.topics_of(session, last))
+        found |= last
     declaration = await ledger.entries_at(session, found)
     parties = {t.split(":", 1)[1] for ts in topics.values() for t in ts if t.startswith("party:")}
     last_time = max((parse_canonical(e.entry)["time"] for e in declaration), default=None)

@@ -109,7 +109,7 @@ def test_a_9610_declaration_goes_from_order_to_departure(flow, swx):
     assert kinds >= {"export_order", "collection", "export_waybill", "export_inventory", "consolidation", "arrival", "departure"}
 
 
-def test_a_9710_b2b_list_is_released_without_money_received(flow):
+def test_a_9710_b2b_list_is_released_without_money_received(flow, swx):
     b = flow.b
     parties = b.parties()
     decl = b.declaration(parties, order_type="B", statistics_flag="B")
@@ -117,8 +117,13 @@ def test_a_9710_b2b_list_is_released_without_money_received(flow):
     flow.declare(decl)
     flow.concluded(decl)
     flow.file("607", b.consolidation([decl], parties))
-    flow.file("507", b.arrival([decl], parties))
-    assert flow.state(decl, "released")["orderType"] == "B"
+    flow.file("507", b.arrival([decl], parties, bill_only=True))  # names only the master bill
+    released = flow.state(decl, "released")
+    assert released["orderType"] == "B" and "arrival" in released["documents"]
+    h = decl["order"].head
+    platform = h["ebcCode"] if h["ebpCode"] == "无" else h["ebpCode"]
+    trace = swx.http.get("/v1/trace", params={"ebpCode": platform, "orderNo": h["orderNo"]}, headers=swx.operator).json()
+    assert "arrival" in {e["entry"]["subject"].get("doc") for e in trace["entries"]}
 
 
 def test_a_9810_overseas_warehouse_booking_is_released(flow):
