@@ -55,15 +55,20 @@ def _keys_of(root: etree._Element) -> tuple[str, ...]:
     if etree.QName(root).localname == "CEB816Message":
         found = (("invtNo", rd.findtext(c + "invtNo")) for rd in root.iter(c + "TaxHeadRd"))
     elif etree.QName(root).localname == "CEB792Message":
-        found = (("declSeqNo", h.findtext(c + "declSeqNo")) for h in root.iter(c + "SummaryResultHead"))
+        # after the 702 that gave the summary its sumNo: the window finds the summary by it
+        found = [(name, h.findtext(c + name)) for h in root.iter(c + "SummaryResultHead") for name in ("sumNo", "declSeqNo")]
     else:
-        found = (("guid", node.findtext(c + "guid")) for node in root)
+        found = [("guid", node.findtext(c + "guid")) for node in root]
+        if etree.QName(root).localname == "CEB702Message":
+            found += [("sumNo", node.findtext(c + "sumNo")) for node in root]
     return tuple(dict.fromkeys(f"{name}:{value}" for name, value in found if value))
 
 
 def receipt_keys(body: bytes) -> tuple[str, ...]:
     """What a receipt is about, as the window finds it: each return node's ``guid`` (the filed head's),
-    each tax bill's ``invtNo``, or each summary result's ``declSeqNo`` (CEB792). Receipts sharing a key are posted in the order they were queued."""
+    each tax bill's ``invtNo``, or each summary result's ``declSeqNo`` and ``sumNo`` (CEB792; a CEB702 is
+about its ``sumNo`` too, so a 792 waits for the 702 that numbered its summary). Receipts sharing a
+key are posted in the order they were queued."""
     root = _read_receipt(body)
     return () if root is None else _keys_of(root)
 
