@@ -35,6 +35,7 @@ from adapters.backoff import backoff
 from kit.envelope import dxp_envelope
 from kit.times import utcnow
 from kit.waits import wait_event
+from schemas.catalog import CUSTOMS_RECEIVERS, EXPORT, SUMMARY_RESULT_CODE
 
 from ..audit import events as audit
 from ..audit.events import split_topics
@@ -46,6 +47,10 @@ from .models import Delivery, DeliveryKind, DeliveryState
 from .table import DeliveryMode, RoutingTable
 
 log = logging.getLogger("swx.dispatch")
+
+
+def _exported(message_type: str) -> bool:
+    return message_type in EXPORT or message_type == SUMMARY_RESULT_CODE
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +167,11 @@ class Dispatcher:
             m = messages[d.message_id]
             headers["X-Swx-Message-Guid"] = m.guid
             ep = self.table.regulators[d.regulator]
+            receiver = ep.receiver_id
+            if receiver == CUSTOMS_RECEIVERS["import"] and _exported(m.message_type):
+                receiver = CUSTOMS_RECEIVERS["export"]  # customs takes export at its export receiver (CEB.md §6)
             body = dxp_envelope(
-                m.raw, msg_type=f"CEB{m.message_type}Message", receiver_id=ep.receiver_id,
+                m.raw, msg_type=f"CEB{m.message_type}Message", receiver_id=receiver,
                 cop_msg_id=f"{m.guid[:24]}{d.id:012d}"[-36:],
             )
             return Outgoing(d.id, d.regulator, DeliveryKind.MESSAGE, body, "application/xml", headers), m.digest

@@ -279,7 +279,7 @@ def _other_mode(decl: dict[str, Doc]) -> None:
 ])
 def test_each_match_failure_is_refused_with_its_field_and_code(flow, fault, code, field):
     b = flow.b
-    parties = b.parties()
+    parties = b.parties(foreign_platform=False)  # under 无 a list of another seller is another declaration
     decl = b.declaration(parties, order_type="E", statistics_flag="B", collection=True)
     if fault == "charge":
         _over_goods_value(decl)
