@@ -21,22 +21,22 @@ NOW = datetime(2024, 5, 7, 8, 30, tzinfo=UTC)
 
 # Realistic heads, as intake reads them from a filing (only the fields a receipt may echo matter).
 HEADS: dict[str, dict[str, str]] = {
-    "303": {"guid": GUID, "orderNo": "EO2024050700001", "ebpCode": "1105910159", "ebcCode": "91110105MA01234567"},
-    "403": {"guid": GUID, "ebpCode": "无", "ebcCode": "1105910159", "orderNo": "EO2024050700001", "payNo": "PAY-778812"},
-    "505": {"guid": GUID, "logisticsCode": "1105910159", "logisticsNo": "SF1234567890123"},
-    "507": {"guid": GUID, "operatorCode": "1105910160", "logisticsCode": "1105910159", "copNo": "ARR-2024-0007",
+    "303": {"guid": GUID, "orderNo": "EO2024050700001", "ebpCode": "3301960AB1", "ebcCode": "91110105MA01234567"},
+    "403": {"guid": GUID, "ebpCode": "无", "ebcCode": "3301960AB1", "orderNo": "EO2024050700001", "payNo": "PAY-778812"},
+    "505": {"guid": GUID, "logisticsCode": "3301960AB1", "logisticsNo": "SF1234567890123"},
+    "507": {"guid": GUID, "operatorCode": "3301960AB3", "logisticsCode": "3301960AB1", "copNo": "ARR-2024-0007",
             "billNo": "MAWB-784-12345675", "msgCount": "2", "msgSeqNo": "2"},
-    "509": {"guid": GUID, "logisticsCode": "1105910159", "copNo": "DEP-2024-0001", "msgCount": "1", "msgSeqNo": "1"},
-    "603": {"guid": GUID, "agentCode": "1105910161", "copNo": "INV-2024-000042", "ebcCode": "1105910159",
-            "ebpCode": "1105910158", "orderNo": "EO2024050700001", "statisticsFlag": "B"},
-    "605": {"guid": GUID, "agentCode": "1105910161", "copNo": "CAN-2024-0001", "invtNo": "15002024E000000123"},
-    "607": {"guid": GUID, "agentCode": "1105910161", "logisticsCode": "1105910159", "copNo": "WB-2024-0001",
+    "509": {"guid": GUID, "logisticsCode": "3301960AB1", "copNo": "DEP-2024-0001", "msgCount": "1", "msgSeqNo": "1"},
+    "603": {"guid": GUID, "agentCode": "3301960AB4", "copNo": "INV-2024-000042", "ebcCode": "3301960AB1",
+            "ebpCode": "3301960AB2", "orderNo": "EO2024050700001", "statisticsFlag": "B"},
+    "605": {"guid": GUID, "agentCode": "3301960AB4", "copNo": "CAN-2024-0001", "invtNo": "15002024E000000123"},
+    "607": {"guid": GUID, "agentCode": "3301960AB4", "logisticsCode": "3301960AB1", "copNo": "WB-2024-0001",
             "billNo": "MAWB-784-12345675", "msgCount": "1", "msgSeqNo": "1"},
-    "213": {"guid": GUID, "ebpCode": "1105910158", "ebcCode": "1105910159", "agentCode": "1105910161",
+    "213": {"guid": GUID, "ebpCode": "3301960AB2", "ebcCode": "3301960AB1", "agentCode": "3301960AB4",
             "coElNo": "RET-2024-0001", "invtNo": "15002024E000000123"},
-    "215": {"guid": GUID, "operatorCode": "1105910160", "logisticsCode": "1105910159",
+    "215": {"guid": GUID, "operatorCode": "3301960AB3", "logisticsCode": "3301960AB1",
             "logisticsNo": "INBOUND-" + "7" * 60, "coElNo": "TAL-2024-0001"},
-    "701": {"guid": GUID, "agentCode": "1105910161", "ebcCode": "1105910159", "copNo": "SUM-2024-0001",
+    "701": {"guid": GUID, "agentCode": "3301960AB4", "ebcCode": "3301960AB1", "copNo": "SUM-2024-0001",
             "msgCount": "1", "msgSeqNo": "1"},
 }
 # What a head may lack that the receipt requires.
@@ -53,7 +53,7 @@ SPARSE: dict[str, tuple[str, ...]] = {
 
 
 def _receipt(mtype: MessageType, head: dict[str, str], pre_no: str | None, status: str = "2") -> bytes:
-    ret = DocumentReturn(document_fields(mtype, head, pre_no), status, "新增申报成功")
+    ret = DocumentReturn(document_fields(mtype, head, pre_no), status, "单一窗口已受理")
     return receipt_xml(mtype, [ret, ret], now=NOW).encode("utf-8")
 
 
