@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
@@ -45,6 +46,17 @@ _RESULT_LINE = ("invtNo", "logisticsNo", "gseqno", "gnum", "gcode")
 
 
 OrderKey = tuple[str, str, str]
+
+
+ZERO = Decimal(0)
+
+
+def amount(text: str | None) -> Decimal:
+    """A field's amount; 0 where it is absent or not a number (the window checked the filing)."""
+    try:
+        return Decimal(text or "0")
+    except InvalidOperation:
+        return ZERO
 
 
 def order_key(head: Mapping[str, str]) -> OrderKey:

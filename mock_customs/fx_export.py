@@ -24,20 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mock_customs.export_wire import OrderKey, order_key
+from mock_customs.export_wire import ZERO, OrderKey, amount, order_key
 
-ZERO = Decimal(0)
 FLAGS = ("under-received", "over-received", "currency mismatch", "unmatched collection")
-
-
-def _dec(text: str | None) -> Decimal:
-    try:
-        return Decimal(text or "0")
-    except InvalidOperation:
-        return ZERO
 
 
 @dataclass
@@ -71,8 +62,8 @@ class ExportFxLedger:
         if head.get("appType") == "3":
             self.lists.pop(key, None)
             return None
-        goods = sum((_dec(line.get("totalPrice")) for line in lines), ZERO)
-        value = goods + _dec(head.get("freight")) + _dec(head.get("insuredFee"))
+        goods = sum((amount(line.get("totalPrice")) for line in lines), ZERO)
+        value = goods + amount(head.get("freight")) + amount(head.get("insuredFee"))
         currency = next((line.get("currency") for line in lines if line.get("currency")), head.get("fCurrency", ""))
         self.lists[key] = {"ebcCode": head.get("ebcCode", ""), "orderNo": head.get("orderNo", ""),
                            "logisticsNo": head.get("logisticsNo", ""), "statisticsFlag": head.get("statisticsFlag", ""),
@@ -97,7 +88,7 @@ class ExportFxLedger:
         money, lst = self.collections.get(key), self.lists.get(key)
         if money is None:
             return ExportMatch("awaiting collection", "fx: no collection for this order yet")
-        charge, currency = _dec(money.get("charge")), money.get("currency", "")
+        charge, currency = amount(money.get("charge")), money.get("currency", "")
         payer = money.get("payCode") or money.get("payName") or "?"
         said = f"charge {charge} {currency} via {payer}" + (f" payNo {money['payNo']}" if money.get("payNo") else "")
         if lst is None:

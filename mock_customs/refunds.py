@@ -20,19 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from mock_customs.export_wire import waybill_key
-
-ZERO = Decimal(0)
-
-
-def _dec(text: str | None) -> Decimal:
-    try:
-        return Decimal(text or "0")
-    except InvalidOperation:
-        return ZERO
+from mock_customs.export_wire import ZERO, amount, waybill_key
 
 
 @dataclass
@@ -98,7 +89,7 @@ class RefundLedger:
                 continue
             self.lines[(line.get("invtNo", ""), line.get("gnum", ""))] = RefundLine(
                 ebc, line.get("invtNo", ""), line.get("gnum", ""), line.get("gcode") or source.get("gcode", ""),
-                source.get("itemName") or source.get("gname", ""), _dec(source.get("totalPrice")),
+                source.get("itemName") or source.get("gname", ""), amount(source.get("totalPrice")),
                 source.get("currency", ""), known["waybill"], key[0], key[1], line.get("gseqno", ""))
 
     def for_seller(self, ebc_code: str) -> dict[str, Any]:
