@@ -149,21 +149,11 @@ async def by_head_guid(session: AsyncSession, guids: list[str]) -> dict[str, tup
     return {g: (docs[i], v) for g, v, i in versions}
 
 
-async def lists_by_number(session: AsyncSession, numbers: set[str]) -> dict[str, Document]:
-    """The declaration lists customs numbered ``invtNo``, the first one for each number."""
+async def numbered(session: AsyncSession, kind: str, numbers: set[str]) -> dict[str, Document]:
+    """The documents of ``kind`` customs numbered with these numbers (lists by ``invtNo``, export
+    summaries by ``sumNo``), the first one for each number."""
     rows = await session.execute(
-        select(Document).where(Document.kind == "inventory", Document.invt_no.in_(numbers)).order_by(Document.id)
-    )
-    lists: dict[str, Document] = {}
-    for doc in rows.scalars():
-        lists.setdefault(doc.invt_no, doc)
-    return lists
-
-
-async def summaries_by_number(session: AsyncSession, numbers: set[str]) -> dict[str, Document]:
-    """The summary requests (701) customs numbered ``sumNo``: the first part of each."""
-    rows = await session.execute(
-        select(Document).where(Document.kind == "summary", Document.invt_no.in_(numbers)).order_by(Document.id)
+        select(Document).where(Document.kind == kind, Document.invt_no.in_(numbers)).order_by(Document.id)
     )
     out: dict[str, Document] = {}
     for doc in rows.scalars():

@@ -288,9 +288,9 @@ async def judge(session: AsyncSession, batch: list[Posted], routes: RoutingTable
             guids.update(n.findtext(C + "guid") or "" for n in _nodes(root))
     fresh = [i for i in fresh if outcomes[i] is None]
     by_guid = await repository.by_head_guid(session, sorted(guids)) if guids else {}
-    lists = await repository.lists_by_number(session, numbers) if numbers else {}
+    lists = await repository.numbered(session, "inventory", numbers) if numbers else {}
     if sums:
-        lists.update(await repository.summaries_by_number(session, sums))
+        lists.update(await repository.numbered(session, "summary", sums))
     resolved: dict[int, list[Answer]] = {}
     for i in fresh:
         try:
